@@ -1,0 +1,204 @@
+//! The command line: `pollmux serve | client | bench | completions | man`.
+//!
+//! Every flag can also come from a `POLLMUX_*` environment variable (clap's
+//! `env` feature), and `--help` shows which. Values with units are parsed by
+//! the small helpers at the bottom so the error names the flag and the value.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A fast, portable I/O-multiplexing echo server, its client and a load
+/// generator that checks every byte.
+#[derive(Debug, Parser)]
+#[command(name = "pollmux", version = crate::VERSION, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 runtime failure (bench: any verification failure), 2 usage error."
+)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). Overrides RUST_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Less log output (-q warnings only, -qq errors only). Overrides RUST_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub quiet: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the echo server (every byte a client sends comes back to it).
+    Serve(ServeArgs),
+    /// Send a message every interval and check that it comes back.
+    Client(ClientArgs),
+    /// Drive many connections at an echo server and verify every byte.
+    Bench(crate::bench::BenchArgs),
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell to generate completions for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
+}
+
+/// How sockets are registered with the poller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PollModeArg {
+    /// Level-triggered where the backend supports it, else oneshot.
+    Auto,
+    /// Level-triggered: re-register only when the interest changes.
+    Level,
+    /// Oneshot: re-arm the socket after every event.
+    Oneshot,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Host to listen on; every address it resolves to is bound ("::" also serves IPv4).
+    #[arg(long, env = "POLLMUX_HOST", default_value = "localhost")]
+    pub host: String,
+
+    /// TCP port to listen on (0 picks a free port).
+    #[arg(short, long, env = "POLLMUX_PORT", default_value_t = 8888)]
+    pub port: u16,
+
+    /// Length of the kernel's queue of connections not yet accepted.
+    #[arg(long, env = "POLLMUX_BACKLOG", default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
+    pub backlog: i32,
+
+    /// With an IPv6 wildcard host, serve IPv6 only (no IPv4-mapped clients).
+    #[arg(long, env = "POLLMUX_IPV6_ONLY")]
+    pub ipv6_only: bool,
+
+    /// Bytes a connection may hold not yet echoed; at the cap it is not read (e.g. 256k, 1m).
+    #[arg(long, env = "POLLMUX_MAX_PENDING", default_value = "256k", value_parser = parse_size)]
+    pub max_pending: usize,
+
+    /// Most clients served at once; beyond it new ones wait in the kernel backlog.
+    #[arg(long, env = "POLLMUX_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Close clients that moved no byte for this long (seconds, or 500ms, 2m); 0 = never.
+    #[arg(long, env = "POLLMUX_IDLE_TIMEOUT", default_value = "0", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// On SIGINT/SIGTERM, how long to keep flushing pending echoes before exiting.
+    #[arg(long, env = "POLLMUX_SHUTDOWN_TIMEOUT", default_value = "5", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Size of the one receive buffer the loop reuses for every read (e.g. 64k).
+    #[arg(long, env = "POLLMUX_READ_BUFFER", default_value = "256k", value_parser = parse_size)]
+    pub read_buffer: usize,
+
+    /// How sockets are registered with the poller.
+    #[arg(long, env = "POLLMUX_POLL_MODE", value_enum, default_value_t = PollModeArg::Auto)]
+    pub poll_mode: PollModeArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Server host name or address.
+    #[arg(long, env = "POLLMUX_CLIENT_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Server port.
+    #[arg(short, long, env = "POLLMUX_CLIENT_PORT", default_value_t = 8888)]
+    pub port: u16,
+
+    /// The message to send (UTF-8 text, sent as is).
+    #[arg(short, long, env = "POLLMUX_MESSAGE", default_value = "test")]
+    pub message: String,
+
+    /// Pause between messages (seconds, or 500ms).
+    #[arg(short, long, env = "POLLMUX_INTERVAL", default_value = "2", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Stop after this many messages (default: until Ctrl-C).
+    #[arg(short, long, env = "POLLMUX_COUNT")]
+    pub count: Option<u64>,
+
+    /// Give up when connecting or waiting for an echo takes longer than this.
+    #[arg(short, long, env = "POLLMUX_TIMEOUT", default_value = "5", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Parse a byte count: `1024`, `64k`, `1m`, `2g`, `256KiB` (binary multiples).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size (try 1024, 64k, 1m)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("'{text}' has an unknown unit (use k, m or g)")),
+    };
+    value
+        .checked_mul(1u64 << shift)
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+/// Parse a duration: plain seconds (`5`, `0.5`) or with a unit (`250ms`, `2s`, `1m`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (try 5, 0.5, 250ms, 2m)"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("'{text}' must be a non-negative duration"));
+    }
+    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("'{text}' is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("256KiB"), Ok(256 << 10));
+        assert_eq!(parse_size("1m"), Ok(1 << 20));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("12x").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999999999999g").is_err());
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("inf").is_err());
+    }
+}

@@ -1,0 +1,533 @@
+//! The echo server: listeners, one `Poller`, the connection table and the
+//! loop that hands each ready socket to the seed's three handlers
+//! (`readable`, `writable`, `exceptional`). See DESIGN.md for the invariants
+//! each part keeps.
+
+mod connection;
+mod exceptional;
+mod listener;
+mod readable;
+mod registration;
+mod slab;
+mod timers;
+mod writable;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use polling::{Event, Events, PollMode, Poller};
+use socket2::Socket;
+
+use crate::cli::{PollModeArg, ServeArgs};
+use crate::sys;
+use connection::{Connection, Interest, Pending, Phase};
+use exceptional::Reason;
+use registration::Registered;
+use slab::Slab;
+use timers::Deadlines;
+
+/// Bytes one event may move in each direction before the loop moves on to
+/// other clients (invariant 6: fairness).
+pub const EVENT_BUDGET: usize = 256 * 1024;
+
+/// Everything `serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub backlog: i32,
+    pub ipv6_only: bool,
+    pub max_pending: usize,
+    pub max_connections: usize,
+    /// `None`: never close idle clients.
+    pub idle_timeout: Option<Duration>,
+    pub shutdown_timeout: Duration,
+    pub read_buffer: usize,
+    pub poll_mode: PollModeArg,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "localhost".into(),
+            port: 8888,
+            backlog: 1000,
+            ipv6_only: false,
+            max_pending: 256 * 1024,
+            max_connections: 10_000,
+            idle_timeout: None,
+            shutdown_timeout: Duration::from_secs(5),
+            read_buffer: 256 * 1024,
+            poll_mode: PollModeArg::Auto,
+        }
+    }
+}
+
+impl From<&ServeArgs> for Config {
+    fn from(args: &ServeArgs) -> Self {
+        Config {
+            host: args.host.clone(),
+            port: args.port,
+            backlog: args.backlog,
+            ipv6_only: args.ipv6_only,
+            max_pending: args.max_pending.max(1),
+            max_connections: args.max_connections as usize,
+            idle_timeout: Some(args.idle_timeout).filter(|d| !d.is_zero()),
+            shutdown_timeout: args.shutdown_timeout,
+            read_buffer: args.read_buffer.max(1),
+            poll_mode: args.poll_mode,
+        }
+    }
+}
+
+/// Counters kept by the loop; the shutdown summary prints them.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub accepted: u64,
+    pub closed: u64,
+    pub idle_closed: u64,
+    pub failed: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub peak_connections: usize,
+}
+
+/// What `run` returns when the server stops.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub stats: Stats,
+    pub uptime: Duration,
+    /// Connections still open at the shutdown deadline (closed unflushed).
+    pub cut_off: usize,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.stats;
+        write!(
+            f,
+            "stopped after {:.1} s: {} connections served, {} bytes echoed ({} received), \
+             peak {} concurrent, {} closed idle, {} failed",
+            self.uptime.as_secs_f64(),
+            s.accepted,
+            s.bytes_out,
+            s.bytes_in,
+            s.peak_connections,
+            s.idle_closed,
+            s.failed
+        )?;
+        if self.cut_off > 0 {
+            write!(f, ", {} cut off at the shutdown deadline", self.cut_off)?;
+        }
+        Ok(())
+    }
+}
+
+/// Asks a running server to shut down gracefully; safe to call from a signal
+/// handler thread or another thread, any number of times.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    requested: Arc<AtomicBool>,
+    poller: Arc<Poller>,
+}
+
+impl ShutdownHandle {
+    pub fn shutdown(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        if let Err(err) = self.poller.notify() {
+            log::error!("cannot wake the event loop for shutdown: {err}");
+        }
+    }
+}
+
+struct Listener {
+    source: Registered,
+    addr: SocketAddr,
+    /// Whether the poller is watching it for new connections right now.
+    armed: bool,
+}
+
+pub struct Server {
+    poller: Arc<Poller>,
+    mode: PollMode,
+    listeners: Vec<Listener>,
+    /// Connection keys start after the listeners' keys.
+    key_base: usize,
+    conns: Slab<Connection>,
+    deadlines: Deadlines,
+    /// The one receive buffer the loop reuses for every read.
+    buf: Vec<u8>,
+    config: Config,
+    stats: Stats,
+    next_id: u64,
+    accept_paused_until: Option<Instant>,
+    shutdown: Arc<AtomicBool>,
+    /// Set once shutdown began: when the flushing must end.
+    drain_deadline: Option<Instant>,
+    started: Instant,
+}
+
+impl Server {
+    /// Bind every listener and set up the poller; nothing is accepted until `run`.
+    pub fn bind(config: &Config) -> io::Result<Server> {
+        match sys::raise_fd_limit() {
+            Ok(Some(limit)) => {
+                log::debug!("open-files limit is {limit}");
+                if limit < config.max_connections as u64 + 16 {
+                    log::warn!(
+                        "open-files limit {limit} is below --max-connections {}: \
+                         accepting pauses when descriptors run out",
+                        config.max_connections
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(err) => log::warn!("cannot raise the open-files limit: {err}"),
+        }
+
+        let poller = Arc::new(Poller::new()?);
+        let mode = choose_mode(&poller, config.poll_mode)?;
+        let bound =
+            listener::bind_all(&config.host, config.port, config.backlog, config.ipv6_only)?;
+        let mut listeners = Vec::with_capacity(bound.len());
+        for (key, b) in bound.into_iter().enumerate() {
+            let source = Registered::new(&poller, b.socket, Event::readable(key), mode)?;
+            listeners.push(Listener {
+                source,
+                addr: b.addr,
+                armed: true,
+            });
+        }
+        log::info!(
+            "pollmux {} echo server: {} backend, {} mode; up to {} clients, {} bytes pending each",
+            crate::VERSION,
+            sys::backend_name(),
+            mode_name(mode),
+            config.max_connections,
+            config.max_pending
+        );
+        Ok(Server {
+            key_base: listeners.len(),
+            poller,
+            mode,
+            listeners,
+            conns: Slab::new(),
+            deadlines: Deadlines::default(),
+            buf: vec![0; config.read_buffer],
+            config: config.clone(),
+            stats: Stats::default(),
+            next_id: 1,
+            accept_paused_until: None,
+            shutdown: Arc::new(AtomicBool::new(false)),
+            drain_deadline: None,
+            started: Instant::now(),
+        })
+    }
+
+    /// The addresses actually bound (the real port when 0 was asked).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|l| l.addr).collect()
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            requested: Arc::clone(&self.shutdown),
+            poller: Arc::clone(&self.poller),
+        }
+    }
+
+    /// The registration mode in use ("level" or "oneshot").
+    pub fn mode_name(&self) -> &'static str {
+        mode_name(self.mode)
+    }
+
+    /// Serve until shut down. Returns an error only if the poller itself fails.
+    pub fn run(&mut self) -> io::Result<Summary> {
+        let mut events = Events::new();
+        loop {
+            if self.shutdown.load(Ordering::SeqCst) && self.drain_deadline.is_none() {
+                self.begin_shutdown(Instant::now());
+            }
+            if let Some(deadline) = self.drain_deadline {
+                if self.conns.is_empty() || Instant::now() >= deadline {
+                    break;
+                }
+            }
+            let timeout = self
+                .next_deadline()
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            events.clear();
+            self.poller.wait(&mut events, timeout)?;
+
+            // One clock read per batch: good enough for idle timing.
+            let now = Instant::now();
+            for event in events.iter() {
+                self.dispatch(event, now);
+            }
+            self.conns.end_batch();
+            self.fire_timers(now);
+            self.sync_listeners();
+        }
+        Ok(self.finish())
+    }
+
+    fn dispatch(&mut self, event: Event, now: Instant) {
+        if event.key < self.key_base {
+            // The listener's oneshot registration is used up by this event.
+            if self.mode == PollMode::Oneshot {
+                self.listeners[event.key].armed = false;
+            }
+            readable::accept(self, event.key, now);
+            return;
+        }
+        let slot = event.key - self.key_base;
+        let oneshot = self.mode == PollMode::Oneshot;
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return; // closed earlier in this batch
+        };
+        if oneshot {
+            conn.armed = Interest::NONE;
+        }
+        let before = (conn.bytes_in, conn.bytes_out);
+        let outcome = match exceptional::check_hints(conn, &event) {
+            Some(err) => Err(err),
+            None => self.handle_io(slot, &event),
+        };
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if (conn.bytes_in, conn.bytes_out) != before {
+            conn.last_active = now;
+        }
+        match outcome {
+            Ok(()) => self.settle(slot),
+            Err(err) => exceptional::close(self, slot, Reason::Failed(err)),
+        }
+    }
+
+    /// Let the readable and writable handlers at a connection's socket.
+    fn handle_io(&mut self, slot: usize, event: &Event) -> io::Result<()> {
+        let Server {
+            conns,
+            buf,
+            config,
+            stats,
+            ..
+        } = self;
+        let conn = conns.get_mut(slot).expect("caller checked the slot");
+        if event.readable {
+            readable::receive(conn, buf, config.max_pending, stats)?;
+        }
+        if event.writable || !conn.pending.is_empty() {
+            writable::flush(conn, stats)?;
+        }
+        Ok(())
+    }
+
+    /// After a connection's state changed: close it if it is done, move it
+    /// through shutdown, and re-arm it with the interest its state implies.
+    fn settle(&mut self, slot: usize) {
+        let max_pending = self.config.max_pending;
+        let key = self.key_base + slot;
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if conn.is_finished() {
+            exceptional::close(self, slot, Reason::Finished);
+            return;
+        }
+        if conn.phase == Phase::Flush && conn.pending.is_empty() {
+            // Everything owed is sent: FIN after it, then wait for the client.
+            if let Err(err) = conn.source.socket().shutdown(std::net::Shutdown::Write) {
+                exceptional::close(self, slot, Reason::Failed(err));
+                return;
+            }
+            conn.phase = Phase::Linger;
+        }
+        let wanted = conn.interest(max_pending);
+        if wanted != conn.armed {
+            if let Err(err) = conn.source.rearm(wanted.event(key)) {
+                exceptional::close(self, slot, Reason::Failed(err));
+                return;
+            }
+            conn.armed = wanted;
+        }
+    }
+
+    /// Take in an accepted socket: prepare it, register it, file its deadline.
+    fn adopt(&mut self, socket: Socket, peer: socket2::SockAddr, now: Instant) {
+        let peer = peer
+            .as_socket()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        if let Err(err) = sys::prepare_stream(&socket) {
+            log::debug!("dropping new connection from {peer}: {err}");
+            return;
+        }
+        let slot = self.conns.vacant_key();
+        let interest = Interest {
+            read: true,
+            write: false,
+        };
+        let source = match Registered::new(
+            &self.poller,
+            socket,
+            interest.event(self.key_base + slot),
+            self.mode,
+        ) {
+            Ok(source) => source,
+            Err(err) => {
+                log::warn!("cannot watch new connection from {peer}: {err}");
+                return;
+            }
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let deadline = self.config.idle_timeout.map(|t| now + t);
+        let inserted = self.conns.insert(Connection {
+            source,
+            id,
+            peer,
+            phase: Phase::Echo,
+            pending: Pending::default(),
+            armed: interest,
+            last_active: now,
+            deadline,
+            bytes_in: 0,
+            bytes_out: 0,
+        });
+        debug_assert_eq!(inserted, slot);
+        if let Some(at) = deadline {
+            self.deadlines.insert(at, id, slot);
+        }
+        self.stats.accepted += 1;
+        self.stats.peak_connections = self.stats.peak_connections.max(self.conns.len());
+        log::debug!("connection #{id} from {peer} opened");
+    }
+
+    fn may_accept(&self) -> bool {
+        self.drain_deadline.is_none()
+            && self.accept_paused_until.is_none()
+            && self.conns.len() < self.config.max_connections
+    }
+
+    /// Watch the listeners exactly when accepting is allowed: not while
+    /// paused, at the connection cap, or shutting down.
+    fn sync_listeners(&mut self) {
+        let wanted = self.may_accept();
+        for (key, listener) in self.listeners.iter_mut().enumerate() {
+            if listener.armed == wanted {
+                continue;
+            }
+            let interest = if wanted {
+                Event::readable(key)
+            } else {
+                Event::none(key)
+            };
+            match listener.source.rearm(interest) {
+                Ok(()) => listener.armed = wanted,
+                Err(err) => log::warn!("cannot re-arm listener {}: {err}", listener.addr),
+            }
+        }
+    }
+
+    /// The earliest moment the loop must wake up without I/O.
+    fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.deadlines.next(),
+            self.accept_paused_until,
+            self.drain_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        if self.accept_paused_until.is_some_and(|at| at <= now) {
+            self.accept_paused_until = None;
+            log::info!("accepting connections again");
+        }
+        let Some(timeout) = self.config.idle_timeout else {
+            return;
+        };
+        while let Some((id, slot)) = self.deadlines.pop_due(now) {
+            let Some(conn) = self.conns.get_mut(slot).filter(|c| c.id == id) else {
+                continue;
+            };
+            let due = conn.last_active + timeout;
+            if due <= now {
+                conn.deadline = None;
+                exceptional::close(self, slot, Reason::Idle);
+            } else {
+                conn.deadline = Some(due);
+                self.deadlines.insert(due, id, slot);
+            }
+        }
+        self.conns.end_batch();
+    }
+
+    /// Stop accepting; every client gets what it is owed, then FIN.
+    fn begin_shutdown(&mut self, now: Instant) {
+        log::info!(
+            "shutting down: flushing {} connections for up to {:.1} s",
+            self.conns.len(),
+            self.config.shutdown_timeout.as_secs_f64()
+        );
+        // Dropping a listener deletes it from the poller and closes it, so new
+        // clients are refused instead of waiting in a backlog nobody reads.
+        self.listeners.clear();
+        self.drain_deadline = Some(now + self.config.shutdown_timeout);
+        for slot in self.conns.keys() {
+            if let Some(conn) = self.conns.get_mut(slot) {
+                if conn.phase == Phase::Echo {
+                    conn.phase = Phase::Flush;
+                }
+            }
+            self.settle(slot);
+        }
+        self.conns.end_batch();
+    }
+
+    fn finish(&mut self) -> Summary {
+        let cut_off = self.conns.len();
+        for slot in self.conns.keys() {
+            exceptional::close(self, slot, Reason::Shutdown);
+        }
+        self.conns.end_batch();
+        Summary {
+            stats: self.stats.clone(),
+            uptime: self.started.elapsed(),
+            cut_off,
+        }
+    }
+}
+
+/// Level-triggered where the backend has it (one `modify` only when the
+/// interest changes), else oneshot (re-arm after each event).
+fn choose_mode(poller: &Poller, wanted: PollModeArg) -> io::Result<PollMode> {
+    match wanted {
+        PollModeArg::Auto if poller.supports_level() => Ok(PollMode::Level),
+        PollModeArg::Auto | PollModeArg::Oneshot => Ok(PollMode::Oneshot),
+        PollModeArg::Level if poller.supports_level() => Ok(PollMode::Level),
+        PollModeArg::Level => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "--poll-mode level is not supported by the {} backend",
+                sys::backend_name()
+            ),
+        )),
+    }
+}
+
+fn mode_name(mode: PollMode) -> &'static str {
+    match mode {
+        PollMode::Level => "level",
+        PollMode::Edge => "edge",
+        PollMode::EdgeOneshot => "edge-oneshot",
+        _ => "oneshot",
+    }
+}

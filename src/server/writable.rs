@@ -1,0 +1,62 @@
+//! The seed's `add_writable`: send what a client is owed.
+//!
+//! The seed sent one queued chunk per wake-up with a single `send` and
+//! dropped whatever that call did not take. Here a partial send keeps the
+//! rest, in order, and sending goes on until the kernel pushes back
+//! (WouldBlock) or the event's budget is spent (invariant 6).
+
+use std::io;
+
+use super::connection::Connection;
+use super::{Stats, EVENT_BUDGET};
+
+/// Echo freshly received bytes: straight to the socket when nothing older is
+/// waiting (no copy, no extra wake-up), queued behind older bytes otherwise.
+pub fn send_or_queue(conn: &mut Connection, data: &[u8], stats: &mut Stats) -> io::Result<()> {
+    let sent = if conn.pending.is_empty() {
+        send(conn, data, stats)?
+    } else {
+        0
+    };
+    if sent < data.len() {
+        conn.pending.push(&data[sent..]);
+    }
+    Ok(())
+}
+
+/// Send pending bytes until none are left, the kernel pushes back or the
+/// event's budget is spent.
+pub fn flush(conn: &mut Connection, stats: &mut Stats) -> io::Result<()> {
+    let mut budget = EVENT_BUDGET;
+    while !conn.pending.is_empty() && budget > 0 {
+        let len = conn.pending.len().min(budget);
+        let n = send_raw(conn.source.socket(), &conn.pending.as_slice()[..len])?;
+        if n == 0 {
+            break;
+        }
+        conn.pending.consume(n);
+        conn.bytes_out += n as u64;
+        stats.bytes_out += n as u64;
+        budget -= n;
+    }
+    Ok(())
+}
+
+fn send(conn: &mut Connection, data: &[u8], stats: &mut Stats) -> io::Result<usize> {
+    let n = send_raw(conn.source.socket(), data)?;
+    conn.bytes_out += n as u64;
+    stats.bytes_out += n as u64;
+    Ok(n)
+}
+
+/// One send; 0 means the kernel's buffer is full (WouldBlock).
+fn send_raw(socket: &socket2::Socket, data: &[u8]) -> io::Result<usize> {
+    loop {
+        match socket.send(data) {
+            Ok(n) => return Ok(n),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        }
+    }
+}

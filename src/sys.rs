@@ -1,0 +1,109 @@
+//! Every platform difference the server cares about, each behind a small `cfg`.
+//!
+//! Keeping them here means the handlers read the same on every OS: they ask
+//! "is this error a full descriptor table?", not "is this EMFILE or WSAEMFILE?".
+
+use std::io;
+
+use socket2::Socket;
+
+/// The readiness mechanism `polling` uses on this build, for the startup log
+/// (the poll(2) CI leg checks it).
+pub fn backend_name() -> &'static str {
+    if cfg!(polling_test_poll_backend) {
+        "poll"
+    } else if cfg!(any(target_os = "linux", target_os = "android")) {
+        "epoll"
+    } else if cfg!(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )) {
+        "kqueue"
+    } else if cfg!(windows) {
+        "IOCP/AFD"
+    } else if cfg!(any(target_os = "illumos", target_os = "solaris")) {
+        "event ports"
+    } else {
+        "poll"
+    }
+}
+
+/// Raise the soft open-files limit to the hard limit (Unix); returns the new
+/// soft limit. Windows has no such limit on sockets.
+#[cfg(unix)]
+pub fn raise_fd_limit() -> io::Result<Option<u64>> {
+    rlimit::increase_nofile_limit(u64::MAX).map(Some)
+}
+
+#[cfg(not(unix))]
+pub fn raise_fd_limit() -> io::Result<Option<u64>> {
+    Ok(None)
+}
+
+/// Accept failed because the process or system is out of descriptors or
+/// buffers: retrying at once would spin, so the caller pauses accepting.
+pub fn is_resource_exhaustion(err: &io::Error) -> bool {
+    #[cfg(unix)]
+    let codes = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
+    // WSAEMFILE, WSAENOBUFS.
+    #[cfg(windows)]
+    let codes = [10024, 10055];
+    #[cfg(not(any(unix, windows)))]
+    let codes: [i32; 0] = [];
+    err.kind() == io::ErrorKind::OutOfMemory
+        || err.raw_os_error().is_some_and(|code| codes.contains(&code))
+}
+
+/// Accept failed because of the one connection being accepted (it was reset
+/// or aborted before we took it, or the network hiccuped): skip it, go on.
+pub fn is_transient_accept_error(err: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    if matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | PermissionDenied
+    ) {
+        return true;
+    }
+    // Linux's accept(2) passes pending network errors of the new socket up.
+    #[cfg(unix)]
+    let codes = [
+        libc::EPROTO,
+        libc::ENOPROTOOPT,
+        libc::ENETDOWN,
+        libc::ENETUNREACH,
+        libc::EHOSTDOWN,
+        libc::EHOSTUNREACH,
+        libc::EOPNOTSUPP,
+        libc::ETIMEDOUT,
+    ];
+    // WSAENETDOWN, WSAETIMEDOUT.
+    #[cfg(windows)]
+    let codes = [10050, 10060];
+    #[cfg(not(any(unix, windows)))]
+    let codes: [i32; 0] = [];
+    err.raw_os_error().is_some_and(|code| codes.contains(&code))
+}
+
+/// Make an accepted socket ready for the loop: nonblocking, no Nagle delay on
+/// echoes, and no SIGPIPE where the platform raises it per socket (Apple has
+/// no MSG_NOSIGNAL; Linux's send path already passes it).
+pub fn prepare_stream(socket: &Socket) -> io::Result<()> {
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    #[cfg(target_vendor = "apple")]
+    socket.set_nosigpipe(true)?;
+    Ok(())
+}
+
+/// Let a restarted server bind its port at once. Unix only: on Windows
+/// SO_REUSEADDR would let another process take over a port in use.
+pub fn allow_quick_rebind(socket: &Socket) -> io::Result<()> {
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    #[cfg(not(unix))]
+    let _ = socket;
+    Ok(())
+}
