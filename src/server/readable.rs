@@ -76,7 +76,7 @@ pub fn receive(
         if want == 0 {
             return Ok(());
         }
-        let n = match (&*conn.source.socket()).read(&mut buf[..want]) {
+        let n = match conn.source.socket().read(&mut buf[..want]) {
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
