@@ -17,20 +17,31 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// More log output (-v debug, -vv trace). Overrides RUST_LOG.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet", help_heading = "Logging")]
     pub verbose: u8,
 
     /// Less log output (-q warnings only, -qq errors only). Overrides RUST_LOG.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Logging")]
     pub quiet: u8,
 
     #[command(subcommand)]
     pub command: Command,
 }
 
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  pollmux serve                          # localhost:8888, IPv4 and IPv6
+  pollmux serve --host :: --port 7000    # every interface, dual-stack
+  pollmux serve --port 0 -v              # a free port; log each connection
+  pollmux serve --max-pending 64k --idle-timeout 30s
+
+Prints one line per listener on stdout (`listening on 127.0.0.1:8888`), logs on stderr.
+Ctrl-C or SIGTERM stops accepting and flushes pending echoes; a second Ctrl-C exits at once.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the echo server (every byte a client sends comes back to it).
+    #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
     /// Send a message every interval and check that it comes back.
     Client(ClientArgs),

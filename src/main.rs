@@ -46,7 +46,16 @@ fn usage_error(err: clap::Error) -> ExitCode {
     let rendered = err.render().to_string();
     let first = rendered.lines().next().unwrap_or("invalid arguments");
     let what = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("pollmux: {what} (see 'pollmux --help')");
+    // Point at the help of the subcommand the user was typing, if any.
+    let command = Cli::command();
+    let help = std::env::args()
+        .skip(1)
+        .find(|arg| command.find_subcommand(arg).is_some())
+        .map_or_else(
+            || "pollmux --help".to_owned(),
+            |sub| format!("pollmux {sub} --help"),
+        );
+    eprintln!("pollmux: {what} (see '{help}')");
     ExitCode::from(2)
 }
 

@@ -318,12 +318,16 @@ impl Server {
             stats,
             ..
         } = self;
-        let conn = conns.get_mut(slot).expect("caller checked the slot");
+        let Some(conn) = conns.get_mut(slot) else {
+            return Ok(());
+        };
+        // Older bytes first: a flush makes room, so the read after it can
+        // often send its bytes straight out instead of queueing them.
+        if event.writable {
+            writable::flush(conn, stats)?;
+        }
         if event.readable {
             readable::receive(conn, buf, config.max_pending, stats)?;
-        }
-        if event.writable || !conn.pending.is_empty() {
-            writable::flush(conn, stats)?;
         }
         Ok(())
     }

@@ -65,7 +65,9 @@ pub fn receive(
     let mut budget = EVENT_BUDGET;
     loop {
         let want = match conn.phase {
-            Phase::Echo => (max_pending - conn.pending.len()).min(buf.len()),
+            Phase::Echo => max_pending
+                .saturating_sub(conn.pending.len())
+                .min(buf.len()),
             Phase::Linger => buf.len(),
             // Nothing more is read from a client that is done or while the
             // server flushes at shutdown (an error/hang-up hint can still
