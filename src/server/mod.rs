@@ -203,9 +203,15 @@ impl Server {
             });
         }
         log::info!(
-            "pollmux {} echo server: {} backend, {} mode; up to {} clients, {} bytes pending each",
+            "pollmux {} echo server: {} backend (edge-triggering {}), {} mode; \
+             up to {} clients, {} bytes pending each",
             crate::VERSION,
             sys::backend_name(),
+            if poller.supports_edge() {
+                "supported"
+            } else {
+                "unsupported"
+            },
             mode_name(mode),
             config.max_connections,
             config.max_pending
