@@ -283,9 +283,13 @@ impl Server {
 
     fn dispatch(&mut self, event: Event, now: Instant) {
         if event.key < self.key_base {
+            // Listeners are gone once shutdown began; ignore a late event.
+            let Some(listener) = self.listeners.get_mut(event.key) else {
+                return;
+            };
             // The listener's oneshot registration is used up by this event.
             if self.mode == PollMode::Oneshot {
-                self.listeners[event.key].armed = false;
+                listener.armed = false;
             }
             readable::accept(self, event.key, now);
             return;
