@@ -87,6 +87,25 @@ pub fn is_transient_accept_error(err: &io::Error) -> bool {
     err.raw_os_error().is_some_and(|code| codes.contains(&code))
 }
 
+/// Binding failed because this address family or address does not exist
+/// here (IPv6 disabled, no ::1): the caller may skip that address.
+pub fn is_family_unavailable(err: &io::Error) -> bool {
+    if matches!(
+        err.kind(),
+        io::ErrorKind::AddrNotAvailable | io::ErrorKind::Unsupported
+    ) {
+        return true;
+    }
+    #[cfg(unix)]
+    let codes = [libc::EAFNOSUPPORT, libc::EPROTONOSUPPORT];
+    // WSAEAFNOSUPPORT, WSAEPROTONOSUPPORT.
+    #[cfg(windows)]
+    let codes = [10047, 10043];
+    #[cfg(not(any(unix, windows)))]
+    let codes: [i32; 0] = [];
+    err.raw_os_error().is_some_and(|code| codes.contains(&code))
+}
+
 /// Make an accepted socket ready for the loop: nonblocking, no Nagle delay on
 /// echoes, and no SIGPIPE where the platform raises it per socket (Apple has
 /// no MSG_NOSIGNAL; Linux's send path already passes it).

@@ -7,7 +7,7 @@
 //! default) unless `--ipv6-only` asks otherwise.
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -36,6 +36,16 @@ pub fn bind_all(host: &str, port: u16, backlog: i32, ipv6_only: bool) -> io::Res
 }
 
 fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    // `localhost` always means both loopbacks, whatever the resolver says:
+    // many hosts files list only 127.0.0.1 (or only ::1), and a client that
+    // resolves the other family would be refused (RFC 6761 reserves the name
+    // for loopback anyway).
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(vec![
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+        ]);
+    }
     // Accept a bracketed IPv6 literal as people write it in URLs.
     let bare = host
         .strip_prefix('[')
@@ -71,9 +81,9 @@ fn bind_each(addrs: &[SocketAddr], backlog: i32, ipv6_only: bool) -> io::Result<
         }
         match listen(addr, backlog, ipv6_only) {
             Ok(b) => bound.push(b),
-            // A name like `localhost` may include ::1 on a host with IPv6
-            // switched off: serve the addresses that work, and say so.
-            Err(err) if err.kind() == io::ErrorKind::AddrNotAvailable && addrs.len() > 1 => {
+            // `localhost` includes ::1 even on a host with IPv6 switched
+            // off: serve the addresses that work, and say so.
+            Err(err) if sys::is_family_unavailable(&err) && addrs.len() > 1 => {
                 skipped.push((addr, err));
             }
             Err(err) => {
