@@ -1,6 +1,7 @@
-//! Many clients: thousands at once all get their own echo, and churn (tens of
-//! thousands of connect/close cycles, some ending in a reset) leaves no
-//! descriptor behind in the server (invariants 3, 4 and 5).
+//! Many clients: thousands at once all get their own echo, and churn (ten
+//! thousand connect/close cycles, some ending in a reset) leaves no
+//! descriptor behind in the server (invariants 3, 4 and 5). The memory cost
+//! of 10,000 idle connections is measured in `idle_memory.rs`.
 
 mod util;
 
@@ -134,50 +135,4 @@ fn ten_thousand_connect_close_cycles_leak_no_descriptor() {
             "descriptor leak: {fds_before} before, {after} after {CYCLES} connect/close cycles"
         );
     }
-}
-
-/// 10,000 idle connections cost the server under 5 MiB of RSS beyond its
-/// baseline: no per-connection buffer exists while nothing is pending.
-/// Linux only: RSS comes from /proc/PID/status.
-#[cfg(target_os = "linux")]
-#[test]
-fn ten_thousand_idle_connections_cost_under_5_mib() {
-    const CLIENTS: usize = 10_000;
-    let limit = util::raise_fd_limit();
-    if limit < CLIENTS as u64 + 100 {
-        // Not a silent pass: the reason is printed with the test output.
-        eprintln!("SKIPPED: the open-files hard limit ({limit}) is too low for {CLIENTS} clients");
-        return;
-    }
-    let server = Server::start(&["--max-connections", "20000"]);
-    let pid = server.pid();
-    let fds_idle = util::proc::fd_count(pid);
-    // Warm up the paths every connection takes (accept, register, the read
-    // buffer) so the baseline is the server's working set with no clients;
-    // then wait until the warm-up connection is gone again.
-    util::assert_echo(&mut connect(server.addr()), b"warm up");
-    let fds_before = util::proc::wait_fd_count(pid, util::PATIENCE, |n| n <= fds_idle);
-    assert_eq!(fds_before, fds_idle, "the warm-up connection is released");
-    let baseline = util::proc::rss_kib(pid);
-    let started = Instant::now();
-    let mut streams: Vec<TcpStream> = (0..CLIENTS).map(|_| connect(server.addr())).collect();
-    let open = util::proc::wait_fd_count(pid, util::PATIENCE, |n| n >= fds_before + CLIENTS);
-    assert!(
-        open >= fds_before + CLIENTS,
-        "server holds {open} descriptors"
-    );
-    // Every one of them is live and echoing.
-    for (i, stream) in streams.iter_mut().enumerate().step_by(97) {
-        util::assert_echo(stream, format!("idle {i}").as_bytes());
-    }
-    let loaded = util::proc::rss_kib(pid);
-    eprintln!(
-        "{CLIENTS} idle connections in {:?}: server RSS {baseline} KiB -> {loaded} KiB (+{} KiB)",
-        started.elapsed(),
-        loaded.saturating_sub(baseline)
-    );
-    assert!(
-        loaded < baseline + (5 << 10),
-        "{CLIENTS} idle connections grew the server's RSS from {baseline} KiB to {loaded} KiB"
-    );
 }
