@@ -29,7 +29,11 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// A `pollmux` command with a clean environment: no `POLLMUX_*` variable or
 /// `RUST_LOG` from the caller's shell may change what the test asked for.
 pub fn pollmux() -> Command {
-    let mut cmd = Command::new(BIN);
+    clean_env(Command::new(BIN))
+}
+
+/// Remove the caller's `POLLMUX_*` and `RUST_LOG` variables from `cmd`.
+pub fn clean_env(mut cmd: Command) -> Command {
     for (key, _) in std::env::vars_os() {
         let key_str = key.to_string_lossy();
         if key_str.starts_with("POLLMUX_") || key_str == "RUST_LOG" {

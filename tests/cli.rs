@@ -1,0 +1,175 @@
+//! The command line as a user meets it: help, version, usage errors (exit 2,
+//! one `pollmux:` line), runtime errors (exit 1, one line naming what and
+//! where: unresolvable host, port in use), and `POLLMUX_*` variables.
+//! (`Cli::command().debug_assert()` is a unit test in src/cli.rs.)
+
+mod util;
+
+use util::{run_pollmux, Server};
+
+#[test]
+fn help_lists_the_commands_and_exit_codes() {
+    let out = run_pollmux(&["--help"]);
+    assert_eq!(out.code(), 0, "{out}");
+    for word in ["serve", "client", "bench", "Exit codes"] {
+        assert!(
+            out.stdout.contains(word),
+            "--help should mention {word}\n{out}"
+        );
+    }
+    assert!(out.stderr.is_empty(), "help goes to stdout\n{out}");
+}
+
+#[test]
+fn serve_help_shows_every_flag_and_its_environment_variable() {
+    let out = run_pollmux(&["serve", "--help"]);
+    assert_eq!(out.code(), 0, "{out}");
+    for (flag, env) in [
+        ("--host", "POLLMUX_HOST"),
+        ("--port", "POLLMUX_PORT"),
+        ("--backlog", "POLLMUX_BACKLOG"),
+        ("--ipv6-only", "POLLMUX_IPV6_ONLY"),
+        ("--max-pending", "POLLMUX_MAX_PENDING"),
+        ("--max-connections", "POLLMUX_MAX_CONNECTIONS"),
+        ("--idle-timeout", "POLLMUX_IDLE_TIMEOUT"),
+        ("--shutdown-timeout", "POLLMUX_SHUTDOWN_TIMEOUT"),
+    ] {
+        assert!(
+            out.stdout.contains(flag),
+            "serve --help lacks {flag}\n{out}"
+        );
+        assert!(out.stdout.contains(env), "serve --help lacks {env}\n{out}");
+    }
+}
+
+#[test]
+fn client_help_shows_its_environment_variables() {
+    let out = run_pollmux(&["client", "--help"]);
+    assert_eq!(out.code(), 0, "{out}");
+    for word in ["--count", "--interval", "--message", "POLLMUX_"] {
+        assert!(
+            out.stdout.contains(word),
+            "client --help lacks {word}\n{out}"
+        );
+    }
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = run_pollmux(&["--version"]);
+    assert_eq!(out.code(), 0, "{out}");
+    let expected = format!("pollmux {}", env!("CARGO_PKG_VERSION"));
+    assert!(
+        out.stdout.starts_with(&expected),
+        "want `{expected}...`\n{out}"
+    );
+    assert_eq!(out.stdout.lines().count(), 1, "{out}");
+}
+
+#[test]
+fn no_command_is_a_usage_error() {
+    let out = run_pollmux(&[]);
+    assert_eq!(out.code(), 2, "{out}");
+}
+
+/// Every usage error: exit 2 and one line on stderr, `pollmux: ...`,
+/// naming the offending flag or value.
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    for (args, mentions) in [
+        (&["serve", "--bogus"][..], "--bogus"),
+        (&["serve", "--port", "99999"], "99999"),
+        (&["serve", "--port", "http"], "http"),
+        (&["serve", "--max-pending", "12x"], "12x"),
+        (&["serve", "--idle-timeout", "soon"], "soon"),
+        (&["serve", "--idle-timeout", "-1"], "-1"),
+        (&["serve", "--max-connections", "0"], "--max-connections"),
+        (&["serve", "--poll-mode", "sideways"], "sideways"),
+        (&["client", "--count", "many"], "many"),
+        (&["frobnicate"], "frobnicate"),
+    ] {
+        let out = run_pollmux(args);
+        assert_eq!(out.code(), 2, "{args:?}\n{out}");
+        out.assert_one_error_line();
+        assert!(
+            out.stderr.contains(mentions),
+            "{args:?}: should name `{mentions}`\n{out}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout\n{out}");
+    }
+}
+
+/// A bad value from the environment is a usage error too.
+#[test]
+fn a_bad_environment_value_exits_2() {
+    let mut cmd = util::pollmux();
+    cmd.arg("serve").env("POLLMUX_PORT", "99999");
+    let out = util::run(cmd, util::PATIENCE);
+    assert_eq!(out.code(), 2, "{out}");
+    out.assert_one_error_line();
+    assert!(out.stderr.contains("99999"), "{out}");
+}
+
+/// Flags can come from `POLLMUX_*` variables: host and port from the
+/// environment, and the server listens where they say.
+#[test]
+fn host_and_port_come_from_the_environment() {
+    let mut cmd = util::pollmux();
+    cmd.arg("serve")
+        .env("POLLMUX_HOST", "127.0.0.1")
+        .env("POLLMUX_PORT", "0")
+        .env("POLLMUX_MAX_CONNECTIONS", "1");
+    let server = Server::spawn(cmd, 1);
+    assert!(server.addr().ip().is_loopback() && server.addr().is_ipv4());
+    assert!(
+        server.stderr().contains("up to 1 clients"),
+        "POLLMUX_MAX_CONNECTIONS should be used:\n{}",
+        server.stderr()
+    );
+    util::assert_echo(&mut util::connect(server.addr()), b"configured by env");
+}
+
+#[test]
+fn unresolvable_host_exits_1_with_one_line() {
+    let out = run_pollmux(&["serve", "--host", "no-such-host.invalid", "--port", "0"]);
+    assert_eq!(out.code(), 1, "{out}");
+    out.assert_one_error_line();
+    assert!(
+        out.stderr.contains("no-such-host.invalid"),
+        "names the host\n{out}"
+    );
+}
+
+/// A second server on a port in use: exit 1 and one line that names the
+/// address and says it is in use.
+#[test]
+fn port_in_use_exits_1_naming_the_address() {
+    let first = Server::start(&[]);
+    let addr = first.addr();
+    let port = addr.port().to_string();
+    let out = run_pollmux(&["serve", "--host", "127.0.0.1", "--port", &port]);
+    assert_eq!(out.code(), 1, "{out}");
+    out.assert_one_error_line();
+    assert!(
+        out.stderr.contains(&addr.to_string()),
+        "names {addr}\n{out}"
+    );
+    assert!(
+        out.stderr.to_lowercase().contains("in use"),
+        "says the address is in use\n{out}"
+    );
+    assert!(out.stdout.is_empty(), "no `listening on` line\n{out}");
+    // The first server is unaffected.
+    util::assert_echo(&mut util::connect(addr), b"first one still serves");
+}
+
+/// `completions` and `man` print something useful and exit 0.
+#[test]
+fn completions_and_man_page_are_generated() {
+    let out = run_pollmux(&["completions", "bash"]);
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(out.stdout.contains("pollmux"), "{out}");
+    let out = run_pollmux(&["man"]);
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(out.stdout.contains(".TH"), "roff man page\n{out}");
+}

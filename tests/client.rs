@@ -1,0 +1,148 @@
+//! `pollmux client` against `pollmux serve`, and against servers that fail
+//! it in each way the client must report: refused, unknown host, a wrong
+//! echo, no echo in time, a connection closed early.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use util::{run_pollmux, Server};
+
+#[test]
+fn client_against_serve_prints_each_echo_and_exits_0() {
+    let server = Server::start(&[]);
+    let port = server.addr().port().to_string();
+    let out = run_pollmux(&[
+        "client",
+        "--port",
+        &port,
+        "--count",
+        "3",
+        "--interval",
+        "0.05",
+    ]);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(out.stdout, "test\ntest\ntest\n", "{out}");
+}
+
+#[test]
+fn client_sends_a_custom_message() {
+    let server = Server::start(&[]);
+    let port = server.addr().port().to_string();
+    let message = "héllo wörld, 5 × 7 ≠ 36";
+    let out = run_pollmux(&[
+        "client",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--message",
+        message,
+        "--count",
+        "2",
+        "--interval",
+        "10ms",
+    ]);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(out.stdout, format!("{message}\n{message}\n"), "{out}");
+}
+
+#[test]
+fn client_against_a_closed_port_exits_1_with_one_line() {
+    let port = util::closed_port().to_string();
+    let out = run_pollmux(&["client", "--port", &port, "--count", "1"]);
+    assert_eq!(out.code(), 1, "{out}");
+    out.assert_one_error_line();
+    assert!(
+        out.stderr.contains(&format!("127.0.0.1:{port}")),
+        "names the address\n{out}"
+    );
+    assert!(out.stdout.is_empty(), "{out}");
+}
+
+#[test]
+fn client_with_an_unknown_host_exits_1_with_one_line() {
+    let out = run_pollmux(&["client", "--host", "no-such-host.invalid", "--count", "1"]);
+    assert_eq!(out.code(), 1, "{out}");
+    out.assert_one_error_line();
+    assert!(
+        out.stderr.contains("no-such-host.invalid"),
+        "names the host\n{out}"
+    );
+}
+
+/// A fake server on 127.0.0.1 that handles one connection with `serve`.
+fn fake_server(serve: impl FnOnce(std::net::TcpStream) + Send + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake server");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            stream
+                .set_read_timeout(Some(util::PATIENCE))
+                .expect("timeout");
+            serve(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn client_reports_a_wrong_echo_and_exits_1() {
+    let port = fake_server(|mut stream| {
+        let mut buf = [0u8; 4];
+        if stream.read_exact(&mut buf).is_ok() {
+            let _ = stream.write_all(b"tesT");
+        }
+        // Hold the connection until the client gives up.
+        let _ = stream.read(&mut buf);
+    });
+    let out = run_pollmux(&["client", "--port", &port, "--count", "1"]);
+    assert_eq!(out.code(), 1, "{out}");
+    out.assert_one_error_line();
+    assert!(out.stderr.contains("differs"), "{out}");
+    assert!(out.stdout.is_empty(), "a wrong echo is not printed\n{out}");
+}
+
+#[test]
+fn client_gives_up_after_its_timeout() {
+    let port = fake_server(|mut stream| {
+        // Read, never answer, hold the connection.
+        let mut buf = [0u8; 64];
+        while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    let started = Instant::now();
+    let out = run_pollmux(&[
+        "client",
+        "--port",
+        &port,
+        "--count",
+        "1",
+        "--timeout",
+        "0.5",
+    ]);
+    let took = started.elapsed();
+    assert_eq!(out.code(), 1, "{out}");
+    out.assert_one_error_line();
+    assert!(
+        took < Duration::from_secs(10),
+        "--timeout 0.5 took {took:?}\n{out}"
+    );
+    eprintln!("client gave up after {took:?}: {}", out.stderr.trim());
+}
+
+#[test]
+fn client_reports_a_connection_closed_before_the_echo() {
+    let port = fake_server(|mut stream| {
+        let mut buf = [0u8; 4];
+        let _ = stream.read_exact(&mut buf);
+        let _ = stream.write_all(b"te");
+        // Dropping the stream closes it after half an echo.
+    });
+    let out = run_pollmux(&["client", "--port", &port, "--count", "1"]);
+    assert_eq!(out.code(), 1, "{out}");
+    out.assert_one_error_line();
+    assert!(out.stdout.is_empty(), "{out}");
+}

@@ -1,0 +1,258 @@
+//! Shutdown: on SIGTERM/SIGINT the server stops accepting (new clients are
+//! refused), flushes every echo byte it owes for up to `--shutdown-timeout`,
+//! logs a summary and exits 0; a second SIGINT exits at once.
+//!
+//! Unix only: the tests send real signals with `kill`. Windows has no
+//! signals, and Ctrl-C/Ctrl-Break can only be raised for processes sharing a
+//! console (GenerateConsoleCtrlEvent), which a test harness does not have.
+#![cfg(unix)]
+
+mod util;
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use util::{connect, ByteStream, Server};
+
+/// A client that writes (nonblocking) until the kernel stops taking bytes
+/// and never reads, so the server holds echo bytes for it that it cannot
+/// send. Returns the stream (made blocking again) and how much it sent.
+fn stalled_client(server: &Server, seed: u64) -> (TcpStream, u64) {
+    let stream = connect(server.addr());
+    stream.set_nonblocking(true).expect("nonblocking");
+    let mut data = ByteStream::new(seed);
+    let mut chunk = vec![0u8; 64 << 10];
+    let mut sent = 0u64;
+    let deadline = Instant::now() + util::PATIENCE;
+    'fill: loop {
+        data.fill(&mut chunk);
+        let mut unsent = &chunk[..];
+        while !unsent.is_empty() {
+            match (&stream).write(unsent) {
+                Ok(n) => {
+                    sent += n as u64;
+                    unsent = &unsent[n..];
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 'fill,
+                Err(e) => panic!("write failed after {sent} bytes: {e}"),
+            }
+        }
+        assert!(Instant::now() < deadline, "the kernel never pushed back");
+    }
+    stream.set_nonblocking(false).expect("blocking");
+    (stream, sent)
+}
+
+/// Read to EOF; the bytes must be the start of the client's stream (the
+/// server may drop what it had not read yet, but never reorders or invents).
+fn read_prefix_to_eof(stream: &mut TcpStream, seed: u64, sent: u64) -> u64 {
+    let mut expected = ByteStream::new(seed);
+    let mut scratch = Vec::new();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut received = 0u64;
+    loop {
+        let n = stream
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("read after {received} bytes: {e}"));
+        if n == 0 {
+            return received;
+        }
+        expected
+            .check(&buf[..n], &mut scratch)
+            .unwrap_or_else(|e| panic!("echo during shutdown: {e}"));
+        received += n as u64;
+        assert!(
+            received <= sent,
+            "more came back ({received}) than was sent ({sent})"
+        );
+    }
+}
+
+/// A client sends 12 MiB and reads nothing; once the server has read every
+/// byte (seen in /proc/net/tcp) and holds part of the echo in its own
+/// buffer, SIGTERM. The client then reads all 12 MiB back, then EOF; the
+/// server exits 0 with its summary.
+///
+/// Linux only: /proc/net/tcp is how the test knows the server has read all
+/// it was sent before the signal (what it had not read is not owed).
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_flushes_pending_echo_then_exits_0() {
+    const TOTAL: usize = 12 << 20;
+    let mut server = Server::start(&["--max-pending", "32m", "--shutdown-timeout", "20"]);
+    let mut stream = connect(server.addr());
+    let mut data = vec![0u8; TOTAL];
+    ByteStream::new(5).fill(&mut data);
+    stream.write_all(&data).expect("send 12 MiB");
+    drop(data);
+
+    // Wait until nothing is in flight towards the server and the server
+    // has read everything that arrived.
+    let client = stream.local_addr().expect("client addr");
+    let server_addr = server.addr();
+    let deadline = Instant::now() + util::PATIENCE;
+    let (client_q, server_q) = loop {
+        let client_q = util::proc::tcp_queues(client, server_addr);
+        let server_q = util::proc::tcp_queues(server_addr, client);
+        if let (Some((0, _)), Some((_, 0))) = (client_q, server_q) {
+            break (client_q.unwrap(), server_q.unwrap());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not read all it was sent (client tx/rx {client_q:?}, server {server_q:?})"
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
+    // What neither the client's receive queue nor the server's send queue
+    // holds is in the server's own pending buffer.
+    let in_server = TOTAL as u64 - client_q.1 - server_q.0;
+    eprintln!(
+        "before SIGTERM: client receive queue {} B, server send queue {} B, \
+         so {in_server} B pending inside the server",
+        client_q.1, server_q.0
+    );
+    assert!(
+        in_server > 0,
+        "the test needs the server to hold echo bytes"
+    );
+
+    server.signal("TERM");
+    assert!(
+        server.wait_for_stderr("shutting down", util::PATIENCE),
+        "the server should log that it shuts down"
+    );
+    let received = read_prefix_to_eof(&mut stream, 5, TOTAL as u64);
+    assert_eq!(
+        received, TOTAL as u64,
+        "every byte the server read is echoed before EOF"
+    );
+    drop(stream);
+
+    let status = server
+        .wait_exit(util::PATIENCE)
+        .expect("the server exits once the client has its bytes");
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    let stderr = server.stderr();
+    assert!(stderr.contains("1 connections served"), "summary: {stderr}");
+    assert!(!stderr.contains("cut off"), "nobody is cut off: {stderr}");
+}
+
+/// After SIGTERM the listener is closed: a new client is refused at once
+/// rather than left waiting in a backlog nobody reads. The draining client
+/// still gets a clean prefix of its stream and EOF, and the server exits 0.
+#[test]
+fn sigterm_refuses_new_connections_while_draining() {
+    let mut server = Server::start(&["--shutdown-timeout", "20"]);
+    let addr = server.addr();
+    let (mut stalled, sent) = stalled_client(&server, 11);
+
+    server.signal("TERM");
+    assert!(
+        server.wait_for_stderr("shutting down", util::PATIENCE),
+        "the server should log that it shuts down"
+    );
+    match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+        other => panic!("a connection after SIGTERM should be refused, got {other:?}"),
+    }
+    assert!(server.is_running(), "still draining the stalled client");
+
+    let received = read_prefix_to_eof(&mut stalled, 11, sent);
+    eprintln!("stalled client: sent {sent} B, got {received} B back before EOF");
+    assert!(received > 0, "the bytes the server held are flushed");
+    drop(stalled);
+    let status = server.wait_exit(util::PATIENCE).expect("server exits");
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    assert!(server.stderr().contains("connections served"));
+}
+
+/// `--shutdown-timeout` bounds the drain: a client that never reads is cut
+/// off at the deadline, and the exit is still clean (0, with the summary).
+#[test]
+fn shutdown_timeout_cuts_off_a_client_that_never_reads() {
+    let mut server = Server::start(&["--shutdown-timeout", "1"]);
+    let (_stalled, _) = stalled_client(&server, 13);
+    let signalled = Instant::now();
+    server.signal("TERM");
+    let status = server
+        .wait_exit(util::PATIENCE)
+        .expect("the server exits at the shutdown deadline");
+    let took = signalled.elapsed();
+    eprintln!(
+        "exit {:?} after {took:?} with a client that never reads",
+        status.code()
+    );
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "exit after {took:?}, want about 1 s"
+    );
+    let stderr = server.stderr();
+    assert!(stderr.contains("connections served"), "summary missing");
+    assert!(
+        stderr.contains("1 cut off"),
+        "summary should count the cut-off client"
+    );
+}
+
+/// A second SIGINT ends the server at once, even while a drain is waiting
+/// on a client that does not read.
+#[test]
+fn second_sigint_exits_at_once() {
+    let mut server = Server::start(&["--shutdown-timeout", "60"]);
+    let (_stalled, _) = stalled_client(&server, 17);
+    server.signal("INT");
+    assert!(
+        server.wait_for_stderr("shutting down", util::PATIENCE),
+        "the first SIGINT starts a graceful drain"
+    );
+    assert!(server.is_running(), "draining a client that does not read");
+    let second = Instant::now();
+    server.signal("INT");
+    let status = server
+        .wait_exit(Duration::from_secs(5))
+        .expect("the second SIGINT exits at once");
+    eprintln!(
+        "second SIGINT: exit {status:?} after {:?}",
+        second.elapsed()
+    );
+    assert!(
+        status.code() == Some(130) || status.code().is_none(),
+        "exit 130 (or killed by the signal), got {status:?}"
+    );
+}
+
+/// An idle server stops at once on SIGTERM or SIGINT, exit 0, with the
+/// summary line and nothing else on stdout but the listening line.
+#[test]
+fn idle_server_exits_0_on_sigterm_and_sigint() {
+    for signal in ["TERM", "INT"] {
+        let mut server = Server::start(&[]);
+        let mut client = connect(server.addr());
+        util::assert_echo(&mut client, b"one client");
+        client.shutdown(Shutdown::Write).expect("half-close");
+        assert_eq!(util::read_to_eof(&mut client), b"");
+        let started = Instant::now();
+        server.signal(signal);
+        let status = server.wait_exit(util::PATIENCE).expect("server exits");
+        eprintln!(
+            "SIG{signal}: exit {:?} after {:?}",
+            status.code(),
+            started.elapsed()
+        );
+        assert_eq!(status.code(), Some(0), "SIG{signal}");
+        let stderr = server.stderr();
+        assert!(
+            stderr.contains("1 connections served") && stderr.contains("10 bytes echoed"),
+            "SIG{signal}: summary should count the client and its bytes:\n{stderr}"
+        );
+        let stdout = server.stdout();
+        assert_eq!(
+            stdout.lines().collect::<Vec<_>>(),
+            [format!("listening on {}", server.addr())],
+            "stdout holds only the listening line"
+        );
+    }
+}
