@@ -1,0 +1,866 @@
+//! One bench thread: its own `Poller`, its share of the connections and the
+//! readiness loop that drives them — the client-side mirror of the server's
+//! loop. Each ready socket is read (every byte checked against the pattern),
+//! completed messages start new ones, and whatever may be sent is sent at
+//! once. Interest follows state as in the server: level mode where the
+//! backend has it, so steady ping-pong needs no `modify` at all.
+//!
+//! Time inside the thread is nanoseconds since the thread's epoch, read once
+//! per `recv`: a ping-pong message costs one clock read.
+
+use std::io::{self, Read};
+use std::net::Shutdown;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use polling::{Events, PollMode, Poller};
+
+use super::conn::{start_connect, Conn, Interest, Kind, Phase, Watched};
+use super::fault::{Class, Fault};
+use super::procfs;
+use super::progress::Live;
+use super::{Plan, Share};
+
+/// Bytes of the echo checked on each idle connection before and after the run.
+pub const PROBE: u64 = 16;
+/// Connects in flight at once per thread, so a 10,000-connection start does
+/// not overrun the server's accept backlog and wait for SYN retransmits.
+const MAX_CONNECTING: usize = 256;
+/// Bytes one event may read or send before the loop moves on (fairness).
+const EVENT_BUDGET: usize = 1 << 20;
+/// How often connect and stall timeouts are checked and counters published.
+const TICK_NS: u64 = 100_000_000;
+/// Failure descriptions kept per thread (the rest are only counted).
+const KEEP_FAILURES: usize = 10;
+/// Latency histogram range: 1 ns .. 1 hour, 3 significant digits.
+const HIST_MAX_NS: u64 = 3_600_000_000_000;
+
+/// What a thread tells the main thread while it runs (with its index).
+#[derive(Debug, Clone, Copy)]
+pub enum Note {
+    /// Connect phase over: every connection is up or has failed.
+    Connected(usize),
+    /// Measured phase over.
+    MeasureDone(usize),
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub connected: u64,
+    pub connect_failures: u64,
+    pub verification_failures: u64,
+    pub timeouts: u64,
+    pub resets: u64,
+    pub errors: u64,
+    pub idle_verified: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.connected += o.connected;
+        self.connect_failures += o.connect_failures;
+        self.verification_failures += o.verification_failures;
+        self.timeouts += o.timeouts;
+        self.resets += o.resets;
+        self.errors += o.errors;
+        self.idle_verified += o.idle_verified;
+    }
+
+    pub fn faults(&self) -> u64 {
+        self.connect_failures
+            + self.verification_failures
+            + self.timeouts
+            + self.resets
+            + self.errors
+    }
+}
+
+/// What a thread hands back when it is done.
+pub struct ThreadResult {
+    pub hist: Histogram<u64>,
+    pub messages: u64,
+    pub bytes: u64,
+    pub warmup_end: Instant,
+    pub measure_end: Instant,
+    /// This thread's CPU time during the measured phase (Linux).
+    pub cpu: Option<Duration>,
+    pub counts: Counts,
+    /// When and what: the first few faults of this thread.
+    pub failures: Vec<(Instant, String)>,
+}
+
+/// Open loop: the thread's messages go out on a fixed schedule, round robin
+/// over its active connections; message `m` is due `m * period` after the
+/// start, so connection `slot`'s message `j` is thread message `j * n + slot`.
+struct Schedule {
+    period_ns: f64,
+    next: u64,
+    active: u64,
+}
+
+impl Schedule {
+    fn due(&self, run_start: u64, m: u64) -> u64 {
+        run_start + (m as f64 * self.period_ns) as u64
+    }
+}
+
+struct Worker {
+    index: usize,
+    plan: Arc<Plan>,
+    poller: Arc<Poller>,
+    mode: PollMode,
+    conns: Vec<Conn>,
+    /// Keys of the active connections, in schedule order.
+    active: Vec<usize>,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    epoch: Instant,
+    run_start: u64,
+    warmup_end: u64,
+    deadline: Option<u64>,
+    schedule: Option<Schedule>,
+    hist: Histogram<u64>,
+    messages: u64,
+    bytes: u64,
+    completed_total: u64,
+    last_measured: u64,
+    counts: Counts,
+    failures: Vec<(Instant, String)>,
+    live: Arc<Live>,
+    /// Connections not through setup yet.
+    unsettled: usize,
+    /// Connects started and not finished.
+    connecting: usize,
+    active_left: usize,
+    idle_left: usize,
+    touched: Vec<usize>,
+}
+
+/// One thread's whole life: connect, report `Connected`, wait for `go`, run
+/// the load, report `MeasureDone`, echo on the idle connections once more,
+/// close everything.
+pub fn run_thread(
+    index: usize,
+    plan: Arc<Plan>,
+    share: Share,
+    live: Arc<Live>,
+    notes: Sender<Note>,
+    go: Receiver<()>,
+) -> io::Result<ThreadResult> {
+    let setup = Worker::new(index, plan, share, live).and_then(|mut w| w.connect_all().map(|()| w));
+    // Report even a failed setup, so the main thread never waits for us.
+    let _ = notes.send(Note::Connected(index));
+    let mut worker = setup?;
+    if go.recv().is_err() {
+        return Err(io::Error::other("the bench stopped before the load began"));
+    }
+    let measured = worker.run_load(&notes);
+    let _ = notes.send(Note::MeasureDone(index));
+    let (warmup_end, measure_end, cpu) = measured?;
+    worker.finish_idle()?;
+    worker.publish();
+    Ok(ThreadResult {
+        hist: worker.hist,
+        messages: worker.messages,
+        bytes: worker.bytes,
+        warmup_end,
+        measure_end,
+        cpu,
+        counts: worker.counts,
+        failures: worker.failures,
+    })
+}
+
+impl Worker {
+    fn new(index: usize, plan: Arc<Plan>, share: Share, live: Arc<Live>) -> io::Result<Worker> {
+        let poller = Arc::new(Poller::new()?);
+        let mode = if poller.supports_level() {
+            PollMode::Level
+        } else {
+            PollMode::Oneshot
+        };
+        let mut conns = Vec::with_capacity(share.total());
+        let mut active = Vec::with_capacity(share.active_len());
+        for (slot, id) in share.active.clone().enumerate() {
+            active.push(conns.len());
+            conns.push(Conn::new(
+                id,
+                Kind::Active,
+                plan.depth,
+                slot as u64,
+                plan.quota(id),
+            ));
+        }
+        for id in share.idle.clone() {
+            conns.push(Conn::new(id, Kind::Idle, 0, 0, 0));
+        }
+        let schedule = plan.rate.map(|rate| {
+            let share_rate = rate * active.len() as f64 / plan.connections as f64;
+            Schedule {
+                period_ns: 1e9 / share_rate,
+                next: 0,
+                active: active.len() as u64,
+            }
+        });
+        let hist = Histogram::new_with_bounds(1, HIST_MAX_NS, 3)
+            .map_err(|e| io::Error::other(format!("latency histogram: {e}")))?;
+        // Reads take a whole message where they can (64 KiB .. 256 KiB);
+        // sends are generated in 64 KiB slices.
+        let rsize = usize::try_from(plan.size)
+            .unwrap_or(usize::MAX)
+            .clamp(64 << 10, 256 << 10);
+        Ok(Worker {
+            index,
+            unsettled: conns.len(),
+            active_left: active.len(),
+            idle_left: share.total() - share.active_len(),
+            plan,
+            poller,
+            mode,
+            conns,
+            active,
+            rbuf: vec![0; rsize],
+            wbuf: vec![0; 64 << 10],
+            epoch: Instant::now(),
+            run_start: 0,
+            warmup_end: 0,
+            deadline: None,
+            schedule,
+            hist,
+            messages: 0,
+            bytes: 0,
+            completed_total: 0,
+            last_measured: 0,
+            counts: Counts::default(),
+            failures: Vec::new(),
+            live,
+            connecting: 0,
+            touched: Vec::new(),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    fn instant(&self, ns: u64) -> Instant {
+        self.epoch + Duration::from_nanos(ns)
+    }
+
+    /// One round of the loop: wait until `wake` at the latest, handle the
+    /// events, and run the tick work when it is due.
+    fn turn(&mut self, events: &mut Events, wake: u64, next_tick: &mut u64) -> io::Result<()> {
+        let now = self.now();
+        let wake = wake.min(*next_tick);
+        events.clear();
+        self.poller
+            .wait(events, Some(Duration::from_nanos(wake.saturating_sub(now))))?;
+        for ev in events.iter() {
+            self.on_event(ev.key, ev.readable, ev.writable);
+        }
+        let now = self.now();
+        if now >= *next_tick {
+            self.check_timeouts(now);
+            self.publish();
+            *next_tick = now + TICK_NS;
+        }
+        Ok(())
+    }
+
+    // ---- connect phase ---------------------------------------------------
+
+    fn connect_all(&mut self) -> io::Result<()> {
+        let mut events = Events::new();
+        let mut next = 0;
+        let mut next_tick = self.now() + TICK_NS;
+        while self.unsettled > 0 {
+            while self.connecting < MAX_CONNECTING && next < self.conns.len() {
+                self.open(next);
+                next += 1;
+            }
+            self.turn(&mut events, u64::MAX, &mut next_tick)?;
+        }
+        self.publish();
+        Ok(())
+    }
+
+    fn open(&mut self, key: usize) {
+        let now = self.now();
+        self.conns[key].last_progress = now;
+        let result = start_connect(self.plan.addr).and_then(|(socket, done)| {
+            let interest = Interest {
+                read: done,
+                write: !done,
+            };
+            Watched::new(&self.poller, socket, interest.event(key), self.mode)
+                .map(|w| (w, done, interest))
+        });
+        match result {
+            Ok((watched, done, interest)) => {
+                let conn = &mut self.conns[key];
+                conn.source = Some(watched);
+                conn.armed = interest;
+                self.connecting += 1;
+                if done {
+                    self.connected(key);
+                    self.flush_and_settle(key);
+                }
+            }
+            Err(err) => self.fail(key, Fault::Connect(err)),
+        }
+    }
+
+    /// A nonblocking connect reported writable: find out how it ended.
+    fn finish_connect(&mut self, key: usize) {
+        let Some(source) = &self.conns[key].source else {
+            return;
+        };
+        let socket = source.socket();
+        match socket.take_error() {
+            Ok(Some(err)) | Err(err) => return self.fail(key, Fault::Connect(err)),
+            Ok(None) => {}
+        }
+        // Writable without an error may still be early on some backends:
+        // connected once the peer's address is known.
+        match socket.peer_addr() {
+            Ok(_) => self.connected(key),
+            Err(err) if err.kind() == io::ErrorKind::NotConnected => {}
+            Err(err) => self.fail(key, Fault::Connect(err)),
+        }
+    }
+
+    fn connected(&mut self, key: usize) {
+        let now = self.now();
+        self.connecting -= 1;
+        self.counts.connected += 1;
+        let conn = &mut self.conns[key];
+        conn.phase = Phase::Open;
+        conn.last_progress = now;
+        match conn.kind {
+            Kind::Active => self.settle_setup(key),
+            // Settled once this probe comes back.
+            Kind::Idle => conn.limit = PROBE,
+        }
+    }
+
+    fn settle_setup(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        if !conn.settled {
+            conn.settled = true;
+            self.unsettled -= 1;
+        }
+    }
+
+    // ---- load phase ------------------------------------------------------
+
+    /// Drive the load until every active connection is closed; returns
+    /// (warmup end, measured end, this thread's CPU time in between).
+    fn run_load(
+        &mut self,
+        notes: &Sender<Note>,
+    ) -> io::Result<(Instant, Instant, Option<Duration>)> {
+        let plan = Arc::clone(&self.plan);
+        self.run_start = self.now();
+        self.warmup_end = self.run_start + plan.warmup.as_nanos() as u64;
+        self.deadline = plan.duration.map(|d| self.warmup_end + d.as_nanos() as u64);
+        let mut warmed = plan.warmup.is_zero();
+        let mut cpu_start = if warmed { procfs::thread_cpu() } else { None };
+        let mut measure_end: Option<(u64, Option<Duration>)> = None;
+
+        let now = self.now();
+        for i in 0..self.active.len() {
+            let key = self.active[i];
+            // Closed loop: every connection starts `depth` messages at once
+            // (the open loop starts them as they fall due).
+            if self.schedule.is_none() {
+                for _ in 0..plan.depth {
+                    if !self.try_start(key, now) {
+                        break;
+                    }
+                }
+            }
+            self.flush_and_settle(key);
+        }
+
+        let mut events = Events::new();
+        let mut next_tick = self.now() + TICK_NS;
+        while self.active_left > 0 {
+            let mut wake = u64::MAX;
+            if !warmed {
+                wake = wake.min(self.warmup_end);
+            }
+            if measure_end.is_none() {
+                if let Some(deadline) = self.deadline {
+                    wake = wake.min(deadline);
+                }
+                if let Some(s) = &self.schedule {
+                    wake = wake.min(s.due(self.run_start, s.next));
+                }
+            }
+            self.turn(&mut events, wake, &mut next_tick)?;
+
+            let now = self.now();
+            if !warmed && now >= self.warmup_end {
+                warmed = true;
+                cpu_start = procfs::thread_cpu();
+            }
+            if measure_end.is_none() {
+                if let Some(deadline) = self.deadline.filter(|&d| now >= d) {
+                    measure_end = Some((deadline, cpu_since(cpu_start)));
+                    let _ = notes.send(Note::MeasureDone(self.index));
+                    self.stop_starting();
+                } else if self.schedule.is_some() {
+                    self.issue_due(now);
+                }
+            }
+        }
+        let (end, cpu) = match measure_end {
+            Some(m) => m,
+            // `--messages`: measured until the last counted echo came back.
+            None => (
+                self.last_measured.max(self.warmup_end),
+                cpu_since(cpu_start),
+            ),
+        };
+        Ok((self.instant(self.warmup_end), self.instant(end), cpu))
+    }
+
+    /// The deadline passed: no connection starts another message.
+    fn stop_starting(&mut self) {
+        for i in 0..self.active.len() {
+            let key = self.active[i];
+            if self.conns[key].phase == Phase::Open {
+                self.conns[key].phase = Phase::Finishing;
+                self.after_io(key);
+            }
+        }
+    }
+
+    /// Closed loop: start one more message on `key` if the run allows it,
+    /// else move the connection on to finishing. Returns whether it started.
+    fn try_start(&mut self, key: usize, now: u64) -> bool {
+        let plan = &self.plan;
+        let conn = &mut self.conns[key];
+        if conn.phase != Phase::Open {
+            return false;
+        }
+        let in_warmup = now < self.warmup_end;
+        let past_deadline = self.deadline.is_some_and(|d| now >= d);
+        let quota_left = plan.messages.is_none() || in_warmup || conn.started_measured < conn.quota;
+        if past_deadline || !quota_left {
+            conn.phase = Phase::Finishing;
+            return false;
+        }
+        if conn.sent == conn.limit && conn.owed() == 0 {
+            conn.last_progress = now; // the stall clock starts with this message
+        }
+        let depth = conn.starts.len() as u64;
+        conn.starts[(conn.started % depth) as usize] = now;
+        conn.started += 1;
+        if !in_warmup {
+            conn.started_measured += 1;
+        }
+        conn.limit += plan.size;
+        true
+    }
+
+    /// Open loop: hand every message now due to its connection, then send.
+    fn issue_due(&mut self, now: u64) {
+        let Some(mut s) = self.schedule.take() else {
+            return;
+        };
+        let size = self.plan.size;
+        let quota_mode = self.plan.messages.is_some();
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.clear();
+        while s.active > 0 {
+            let due = s.due(self.run_start, s.next);
+            if due > now || self.deadline.is_some_and(|d| due >= d) {
+                break;
+            }
+            let key = self.active[(s.next % s.active) as usize];
+            s.next += 1;
+            let conn = &mut self.conns[key];
+            if conn.phase != Phase::Open {
+                continue;
+            }
+            let measured = due >= self.warmup_end;
+            if measured && quota_mode && conn.started_measured >= conn.quota {
+                // This connection's share of `--messages` is out.
+                conn.phase = Phase::Finishing;
+            } else {
+                if conn.sent == conn.limit && conn.owed() == 0 {
+                    conn.last_progress = now; // the stall clock starts here
+                }
+                conn.started += 1;
+                conn.limit += size;
+                if measured {
+                    conn.started_measured += 1;
+                }
+            }
+            if touched.last() != Some(&key) {
+                touched.push(key);
+            }
+        }
+        self.schedule = Some(s);
+        for &key in &touched {
+            self.flush_and_settle(key);
+        }
+        self.touched = touched;
+    }
+
+    // ---- one connection's I/O ------------------------------------------
+
+    fn on_event(&mut self, key: usize, readable: bool, writable: bool) {
+        let mode = self.mode;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return; // not ours (the poller's notify key)
+        };
+        if conn.is_closed() {
+            return;
+        }
+        if mode == PollMode::Oneshot {
+            conn.armed = Interest::NONE;
+        }
+        if conn.phase == Phase::Connecting {
+            self.finish_connect(key);
+            if self.conns[key].phase == Phase::Open {
+                // Send at once what may already go (an idle probe).
+                self.flush_and_settle(key);
+            } else {
+                self.rearm(key);
+            }
+            return;
+        }
+        if readable {
+            if let Err(fault) = self.receive(key) {
+                return self.fail(key, fault);
+            }
+        }
+        let conn = &self.conns[key];
+        if conn.is_closed() {
+            return;
+        }
+        if writable || conn.sent < conn.limit {
+            if let Err(fault) = self.flush(key) {
+                return self.fail(key, fault);
+            }
+        }
+        self.after_io(key);
+    }
+
+    fn flush_and_settle(&mut self, key: usize) {
+        if self.conns[key].is_closed() {
+            return;
+        }
+        if let Err(fault) = self.flush(key) {
+            return self.fail(key, fault);
+        }
+        self.after_io(key);
+    }
+
+    /// Read what the server echoed, check it, complete messages and start
+    /// the next ones.
+    fn receive(&mut self, key: usize) -> Result<(), Fault> {
+        let mut budget = EVENT_BUDGET;
+        loop {
+            let conn = &self.conns[key];
+            let Some(source) = &conn.source else {
+                return Ok(());
+            };
+            let want = self.rbuf.len().min(budget);
+            let n = match source.socket().read(&mut self.rbuf[..want]) {
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(Fault::io(conn.recvd, err)),
+            };
+            if n == 0 {
+                return self.on_eof(key);
+            }
+            let now = self.now();
+            self.take_echo(key, n, now)?;
+            budget -= n;
+            // A short read very likely drained the socket; if more came
+            // meanwhile the poller says so again, which costs less than a
+            // read that ends in WouldBlock.
+            if n < want || budget == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn on_eof(&mut self, key: usize) -> Result<(), Fault> {
+        let conn = &mut self.conns[key];
+        if conn.phase == Phase::HalfClosed && conn.owed() == 0 {
+            self.close(key, true);
+            return Ok(());
+        }
+        Err(Fault::EarlyEof {
+            offset: conn.recvd,
+            expected: conn.pattern.byte(conn.recvd),
+            owed: conn.owed(),
+        })
+    }
+
+    /// Check `rbuf[..n]` against the pattern and account for it.
+    fn take_echo(&mut self, key: usize, n: usize, now: u64) -> Result<(), Fault> {
+        let conn = &mut self.conns[key];
+        let ok = (n as u64).min(conn.owed()) as usize;
+        if let Some(m) = conn.pattern.verify(conn.recvd, &self.rbuf[..ok]) {
+            return Err(Fault::Mismatch {
+                offset: m.offset,
+                expected: m.expected,
+                got: m.got,
+            });
+        }
+        conn.recvd += ok as u64;
+        conn.last_progress = now;
+        if n > ok {
+            return Err(Fault::Extra {
+                offset: conn.recvd,
+                got: self.rbuf[ok],
+            });
+        }
+        match conn.kind {
+            Kind::Idle => {
+                if conn.recvd == PROBE {
+                    self.settle_setup(key);
+                }
+            }
+            Kind::Active => self.complete_messages(key, now),
+        }
+        Ok(())
+    }
+
+    /// Account for every message whose last byte is now back; in the closed
+    /// loop each completion starts the next message.
+    fn complete_messages(&mut self, key: usize, now: u64) {
+        let size = self.plan.size;
+        loop {
+            let conn = &mut self.conns[key];
+            if conn.recvd < (conn.completed + 1) * size {
+                return;
+            }
+            let j = conn.completed;
+            conn.completed += 1;
+            let start = match &self.schedule {
+                None => conn.starts[(j % conn.starts.len() as u64) as usize],
+                Some(s) => s.due(self.run_start, j * s.active + conn.slot),
+            };
+            self.completed_total += 1;
+            let in_window = self.deadline.is_none_or(|d| now <= d);
+            if start >= self.warmup_end && in_window {
+                self.hist
+                    .saturating_record(now.saturating_sub(start).max(1));
+                self.messages += 1;
+                self.bytes += size;
+                self.last_measured = now;
+            }
+            if self.schedule.is_none() {
+                self.try_start(key, now);
+            }
+        }
+    }
+
+    /// Send what the connection may send, generated from the pattern.
+    fn flush(&mut self, key: usize) -> Result<(), Fault> {
+        let conn = &mut self.conns[key];
+        let Some(source) = &conn.source else {
+            return Ok(());
+        };
+        let mut budget = EVENT_BUDGET as u64;
+        while conn.sent < conn.limit && budget > 0 {
+            let len = (conn.limit - conn.sent)
+                .min(self.wbuf.len() as u64)
+                .min(budget) as usize;
+            let chunk = &mut self.wbuf[..len];
+            conn.pattern.fill(conn.sent, chunk);
+            match source.socket().send(chunk) {
+                Ok(n) => {
+                    conn.sent += n as u64;
+                    budget -= n as u64;
+                    if n < len {
+                        break; // the kernel's buffer is full
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(Fault::io(conn.sent, err)),
+            }
+        }
+        Ok(())
+    }
+
+    /// After I/O: half-close or close the connection once it is done, and
+    /// re-arm it with the interest its state now implies.
+    fn after_io(&mut self, key: usize) {
+        let half_close = self.plan.half_close;
+        let conn = &mut self.conns[key];
+        if conn.is_closed() {
+            return;
+        }
+        if conn.phase == Phase::Finishing && conn.sent == conn.limit {
+            if half_close {
+                // Everything is out: FIN now, then expect the rest and EOF.
+                let shut = match &conn.source {
+                    Some(source) => source.socket().shutdown(Shutdown::Write),
+                    None => Ok(()),
+                };
+                if let Err(err) = shut {
+                    let offset = conn.sent;
+                    return self.fail(key, Fault::io(offset, err));
+                }
+                conn.phase = Phase::HalfClosed;
+                if conn.owed() == 0 {
+                    // The EOF timeout counts from the FIN.
+                    conn.last_progress = self.epoch.elapsed().as_nanos() as u64;
+                }
+            } else if conn.owed() == 0 {
+                return self.close(key, true);
+            }
+        }
+        self.rearm(key);
+    }
+
+    fn rearm(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        let wanted = conn.interest();
+        if wanted == conn.armed {
+            return;
+        }
+        let Some(source) = &conn.source else {
+            return;
+        };
+        match source.rearm(wanted.event(key)) {
+            Ok(()) => conn.armed = wanted,
+            Err(err) => {
+                let offset = conn.recvd;
+                self.fail(key, Fault::io(offset, err));
+            }
+        }
+    }
+
+    /// Connect and stall timeouts, checked every tick (O(connections)).
+    fn check_timeouts(&mut self, now: u64) {
+        let connect_ns = self.plan.connect_timeout.as_nanos() as u64;
+        let stall_ns = self.plan.timeout.as_nanos() as u64;
+        for key in 0..self.conns.len() {
+            let conn = &self.conns[key];
+            let waited = now.saturating_sub(conn.last_progress);
+            let fault = match conn.phase {
+                Phase::Connecting if conn.source.is_some() && waited > connect_ns => {
+                    Fault::Connect(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "no answer within {:.1} s",
+                            self.plan.connect_timeout.as_secs_f64()
+                        ),
+                    ))
+                }
+                Phase::HalfClosed if conn.owed() == 0 && waited > stall_ns => Fault::NoEof {
+                    offset: conn.recvd,
+                    waited: Duration::from_nanos(waited),
+                },
+                Phase::Open | Phase::Finishing | Phase::HalfClosed
+                    if (conn.owed() > 0 || conn.sent < conn.limit) && waited > stall_ns =>
+                {
+                    Fault::Stalled {
+                        offset: conn.recvd,
+                        owed: conn.owed(),
+                        waited: Duration::from_nanos(waited),
+                    }
+                }
+                _ => continue,
+            };
+            self.fail(key, fault);
+        }
+    }
+
+    fn fail(&mut self, key: usize, fault: Fault) {
+        let conn = &self.conns[key];
+        if conn.is_closed() {
+            return;
+        }
+        match fault.class() {
+            Class::Connect => self.counts.connect_failures += 1,
+            Class::Verification => self.counts.verification_failures += 1,
+            Class::Timeout => self.counts.timeouts += 1,
+            Class::Reset => self.counts.resets += 1,
+            Class::Other => self.counts.errors += 1,
+        }
+        if self.failures.len() < KEEP_FAILURES {
+            self.failures
+                .push((Instant::now(), fault.describe(conn.id)));
+        }
+        self.close(key, false);
+    }
+
+    /// Close a connection (its `Watched` owner deletes it from the poller)
+    /// and do the book-keeping; `ok`: it finished cleanly.
+    fn close(&mut self, key: usize, ok: bool) {
+        let conn = &mut self.conns[key];
+        if conn.phase == Phase::Connecting && conn.source.is_some() {
+            self.connecting -= 1;
+        }
+        conn.phase = if ok { Phase::Done } else { Phase::Failed };
+        conn.source = None;
+        conn.armed = Interest::NONE;
+        match conn.kind {
+            Kind::Active => self.active_left -= 1,
+            Kind::Idle => {
+                self.idle_left -= 1;
+                if ok {
+                    self.counts.idle_verified += 1;
+                }
+            }
+        }
+        self.settle_setup(key);
+    }
+
+    // ---- after the load ------------------------------------------------
+
+    /// The second echo on every idle connection, then close them all.
+    fn finish_idle(&mut self) -> io::Result<()> {
+        let now = self.now();
+        for key in 0..self.conns.len() {
+            let conn = &mut self.conns[key];
+            if conn.kind == Kind::Idle && conn.phase == Phase::Open {
+                conn.limit += PROBE;
+                conn.phase = Phase::Finishing;
+                conn.last_progress = now;
+                self.flush_and_settle(key);
+            }
+        }
+        let mut events = Events::new();
+        let mut next_tick = self.now() + TICK_NS;
+        while self.idle_left > 0 {
+            self.turn(&mut events, u64::MAX, &mut next_tick)?;
+        }
+        Ok(())
+    }
+
+    /// Share counters with the progress line (plain stores: one writer each).
+    fn publish(&self) {
+        let up = self
+            .conns
+            .iter()
+            .filter(|c| !c.is_closed() && c.phase != Phase::Connecting)
+            .count();
+        self.live
+            .completed
+            .store(self.completed_total, Ordering::Relaxed);
+        self.live.up.store(up as u64, Ordering::Relaxed);
+        self.live
+            .faults
+            .store(self.counts.faults(), Ordering::Relaxed);
+    }
+}
+
+fn cpu_since(start: Option<Duration>) -> Option<Duration> {
+    let end = procfs::thread_cpu()?;
+    Some(end.saturating_sub(start?))
+}
