@@ -1,0 +1,534 @@
+//! `pollmux bench`: against the real server it reports zero failures (closed
+//! loop, pipelined, open loop, several threads, idle connections,
+//! half-close); against echo servers that break the echo on purpose it names
+//! each fault with its connection and offset and exits 1; `--json` prints the
+//! schema the README documents.
+//!
+//! The faulty servers run inside the test, one std thread per connection:
+//! each echoes faithfully except at stream offset `AT` of every connection,
+//! where it drops, duplicates or swaps bytes, adds one, closes, resets or
+//! goes silent — and records what the bench should then report.
+
+mod util;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use util::{pollmux, run, Finished, Server, PATIENCE};
+
+/// Stream offset at which a faulty server misbehaves: inside the third
+/// 500-byte message, not at a chunk boundary.
+const AT: u64 = 1010;
+/// Bench flags shared by the fault tests: small, quick, bounded.
+const FAULT_LOAD: &[&str] = &[
+    "--connections",
+    "2",
+    "--size",
+    "500",
+    "--messages",
+    "200",
+    "--warmup",
+    "0",
+    "--connect-timeout",
+    "5",
+];
+
+fn bench(addr: SocketAddr, args: &[&str]) -> Finished {
+    let mut cmd = pollmux();
+    cmd.args(["bench", "--host"])
+        .arg(addr.ip().to_string())
+        .arg("--port")
+        .arg(addr.port().to_string())
+        .args(args);
+    run(cmd, PATIENCE * 3)
+}
+
+fn assert_clean(out: &Finished) {
+    assert_eq!(out.code(), 0, "bench should pass\n{out}");
+    for line in [
+        "connect failures:      0",
+        "resets:                0",
+        "timeouts:              0",
+        "verification failures: 0",
+        "result:                ok",
+    ] {
+        assert!(out.stdout.contains(line), "missing `{line}`\n{out}");
+    }
+}
+
+/// The number after `name:` in the text report.
+fn figure(out: &Finished, name: &str) -> u64 {
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `{name}` figure\n{out}"))
+}
+
+// ------------------------------------------------------ against pollmux serve
+
+#[test]
+fn closed_loop_against_serve_has_no_failures() {
+    let server = Server::start(&[]);
+    // An odd message size puts message boundaries at every alignment.
+    let out = bench(
+        server.addr(),
+        &[
+            "--connections",
+            "8",
+            "--size",
+            "1001",
+            "--messages",
+            "4000",
+            "--warmup",
+            "0",
+        ],
+    );
+    assert_clean(&out);
+    assert_eq!(figure(&out, "messages"), 4000, "{out}");
+    assert_eq!(figure(&out, "bytes"), 4000 * 1001, "{out}");
+}
+
+#[test]
+fn pipelined_threads_and_idle_connections_against_serve() {
+    let server = Server::start(&[]);
+    let out = bench(
+        server.addr(),
+        &[
+            "--connections",
+            "6",
+            "--threads",
+            "2",
+            "--size",
+            "64k",
+            "--depth",
+            "4",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.2",
+            "--idle",
+            "20",
+        ],
+    );
+    assert_clean(&out);
+    assert!(figure(&out, "messages") > 0, "{out}");
+    assert!(
+        out.stdout
+            .contains("idle connections:      20 of 20 echoed before and after the run"),
+        "{out}"
+    );
+}
+
+#[test]
+fn open_loop_against_serve_keeps_the_rate() {
+    let server = Server::start(&[]);
+    let out = bench(
+        server.addr(),
+        &[
+            "--connections",
+            "4",
+            "--size",
+            "100",
+            "--rate",
+            "2000",
+            "--duration",
+            "1",
+            "--warmup",
+            "0",
+        ],
+    );
+    assert_clean(&out);
+    // 2000 msg/s for 1 s: the schedule, not the server, sets the count.
+    let messages = figure(&out, "messages");
+    assert!((1500..=2100).contains(&messages), "{out}");
+    assert!(out.stdout.contains("open loop at 2000 msg/s"), "{out}");
+}
+
+#[test]
+fn half_close_against_serve_passes() {
+    let server = Server::start(&[]);
+    // Large pipelined messages: plenty is still owed when the FIN goes out.
+    let out = bench(
+        server.addr(),
+        &[
+            "--half-close",
+            "--connections",
+            "4",
+            "--size",
+            "100000",
+            "--depth",
+            "3",
+            "--messages",
+            "40",
+            "--warmup",
+            "0",
+            "--idle",
+            "3",
+        ],
+    );
+    assert_clean(&out);
+    assert!(out.stdout.contains("half-close"), "{out}");
+}
+
+#[test]
+fn a_closed_port_is_one_clear_error() {
+    let port = util::closed_port();
+    let out = bench(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        &["--connect-timeout", "2"],
+    );
+    assert_eq!(out.code(), 1, "{out}");
+    out.assert_one_error_line();
+    assert!(out.stderr.contains("cannot connect"), "{out}");
+}
+
+// --------------------------------------------------------------- the JSON
+
+/// The documented `--json` schema (README "Benchmark"): every key, and the
+/// JSON types it may have.
+const SCHEMA: &[(&str, &str)] = &[
+    ("schema", "int"),
+    ("ok", "bool"),
+    ("target", "string"),
+    ("connections", "int"),
+    ("idle", "int"),
+    ("threads", "int"),
+    ("size", "int"),
+    ("depth", "int"),
+    ("rate", "number|null"),
+    ("half_close", "bool"),
+    ("warmup_s", "number"),
+    ("duration_s", "number"),
+    ("messages", "int"),
+    ("bytes", "int"),
+    ("msgs_per_s", "number"),
+    ("mib_per_s", "number"),
+    ("latency_us_p50", "number|null"),
+    ("latency_us_p90", "number|null"),
+    ("latency_us_p99", "number|null"),
+    ("latency_us_p999", "number|null"),
+    ("latency_us_max", "number|null"),
+    ("connected", "int"),
+    ("connect_failures", "int"),
+    ("resets", "int"),
+    ("timeouts", "int"),
+    ("verification_failures", "int"),
+    ("errors", "int"),
+    ("idle_verified", "int"),
+    ("first_failure", "string|null"),
+    ("bench_cpu_us_per_msg", "number|null"),
+    ("server_cpu_us_per_msg", "number|null"),
+    ("server_rss_before_kib", "int|null"),
+    ("server_rss_kib", "int|null"),
+];
+
+fn parse_json(out: &Finished) -> serde_json::Map<String, serde_json::Value> {
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "--json prints one line\n{out}");
+    let value: serde_json::Value = serde_json::from_str(lines[0])
+        .unwrap_or_else(|e| panic!("--json output is not JSON: {e}\n{out}"));
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| panic!("--json output is not an object\n{out}"))
+        .clone();
+    let keys: BTreeSet<&str> = object.keys().map(String::as_str).collect();
+    let documented: BTreeSet<&str> = SCHEMA.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys, documented, "keys differ from the schema\n{out}");
+    for (key, types) in SCHEMA {
+        let v = &object[*key];
+        let fits = types.split('|').any(|t| match t {
+            "int" => v.is_u64(),
+            "number" => v.is_number(),
+            "bool" => v.is_boolean(),
+            "string" => v.is_string(),
+            "null" => v.is_null(),
+            _ => unreachable!("unknown type {t}"),
+        });
+        assert!(fits, "`{key}` is {v}, want {types}\n{out}");
+    }
+    object
+}
+
+#[test]
+fn json_output_matches_the_documented_schema() {
+    let server = Server::start(&[]);
+    let pid = server.pid().to_string();
+    let out = bench(
+        server.addr(),
+        &[
+            "--json",
+            "--connections",
+            "5",
+            "--size",
+            "1k",
+            "--messages",
+            "1000",
+            "--warmup",
+            "0",
+            "--idle",
+            "4",
+            "--server-pid",
+            &pid,
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out}");
+    let json = parse_json(&out);
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["messages"], 1000);
+    assert_eq!(json["bytes"], 1000 * 1024);
+    assert_eq!(json["connections"], 5);
+    assert_eq!(json["idle"], 4);
+    assert_eq!(json["idle_verified"], 4);
+    assert_eq!(json["connected"], 9);
+    assert_eq!(json["verification_failures"], 0);
+    assert!(json["first_failure"].is_null());
+    assert!(
+        json["latency_us_p50"].as_f64().unwrap_or(0.0) > 0.0,
+        "{out}"
+    );
+    assert!(
+        json["latency_us_p50"].as_f64() <= json["latency_us_max"].as_f64(),
+        "{out}"
+    );
+    if cfg!(target_os = "linux") {
+        assert!(json["server_rss_kib"].is_u64(), "{out}");
+        assert!(json["bench_cpu_us_per_msg"].is_number(), "{out}");
+    }
+}
+
+// --------------------------------------------------------- faulty servers
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    DropByte,
+    DuplicateByte,
+    SwapBytes,
+    ExtraByte,
+    CloseEarly,
+    Reset,
+    Silent,
+}
+
+/// What a faulty server did, for the test to compare with the report.
+#[derive(Debug, Clone, Copy)]
+struct Applied {
+    offset: u64,
+    expected: u8,
+    got: u8,
+}
+
+struct FaultyServer {
+    addr: SocketAddr,
+    applied: Arc<Mutex<Option<Applied>>>,
+}
+
+impl FaultyServer {
+    fn start(fault: Fault) -> FaultyServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a faulty server");
+        let addr = listener.local_addr().expect("its address");
+        let applied = Arc::new(Mutex::new(None));
+        let record = Arc::clone(&applied);
+        // Detached: blocks in accept until the test process ends.
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let record = Arc::clone(&record);
+                thread::spawn(move || faulty_echo(stream, fault, &record));
+            }
+        });
+        FaultyServer { addr, applied }
+    }
+
+    fn applied(&self) -> Option<Applied> {
+        *self.applied.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Echo `stream`, breaking it once at offset `AT` the way `fault` says.
+fn faulty_echo(mut stream: TcpStream, fault: Fault, record: &Mutex<Option<Applied>>) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(PATIENCE));
+    let mut buf = [0u8; 4096];
+    let mut offset = 0u64;
+    let mut done = false;
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut out = buf[..n].to_vec();
+        let end = offset + n as u64;
+        if !done && (offset..end).contains(&AT) {
+            done = true;
+            let i = (AT - offset) as usize;
+            let note = |offset: u64, expected: u8, got: u8| {
+                let mut r = record.lock().unwrap_or_else(|e| e.into_inner());
+                r.get_or_insert(Applied {
+                    offset,
+                    expected,
+                    got,
+                });
+            };
+            // Dropping, duplicating or swapping a byte next to an equal one
+            // changes nothing visible: act at the first pair that differs.
+            let pair = (i..n - 1).find(|&j| out[j] != out[j + 1]);
+            match (fault, pair) {
+                (Fault::DropByte, Some(j)) => {
+                    note(offset + j as u64, out[j], out[j + 1]);
+                    out.remove(j);
+                }
+                (Fault::DuplicateByte, Some(j)) => {
+                    // The copy of byte j stands where byte j+1 belongs.
+                    note(offset + j as u64 + 1, out[j + 1], out[j]);
+                    out.insert(j, out[j]);
+                }
+                (Fault::SwapBytes, Some(j)) => {
+                    note(offset + j as u64, out[j], out[j + 1]);
+                    out.swap(j, j + 1);
+                }
+                (Fault::ExtraByte, _) => {
+                    // One junk byte right after the end of this chunk (a
+                    // message boundary): the bench is owed nothing more.
+                    note(end, 0, 0x5a);
+                    out.push(0x5a);
+                }
+                (Fault::CloseEarly, _) => {
+                    note(AT, out[i], 0);
+                    let _ = stream.write_all(&out[..i]);
+                    let _ = stream.shutdown(Shutdown::Both);
+                    return;
+                }
+                (Fault::Reset, _) => {
+                    note(AT, out[i], 0);
+                    let _ = stream.write_all(&out[..i]);
+                    thread::sleep(Duration::from_millis(50));
+                    // SO_LINGER 0: close sends RST instead of FIN.
+                    let socket = socket2::Socket::from(stream);
+                    let _ = socket.set_linger(Some(Duration::ZERO));
+                    return;
+                }
+                (Fault::Silent, _) => {
+                    note(AT, out[i], 0);
+                    let _ = stream.write_all(&out[..i]);
+                    // Keep reading, never echo again.
+                    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                    return;
+                }
+                _ => {}
+            }
+        }
+        offset = end;
+        if stream.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+/// Run the bench at a faulty server; it must fail with exit code 1 and the
+/// report must name the fault. `--timeout 3` unless `extra` sets it.
+fn bench_faulty(fault: Fault, extra: &[&str]) -> (Finished, Applied) {
+    let server = FaultyServer::start(fault);
+    let mut args = FAULT_LOAD.to_vec();
+    if !extra.contains(&"--timeout") {
+        args.extend_from_slice(&["--timeout", "3"]);
+    }
+    args.extend_from_slice(extra);
+    let out = bench(server.addr, &args);
+    assert_eq!(out.code(), 1, "bench must fail against {fault:?}\n{out}");
+    let applied = server
+        .applied()
+        .unwrap_or_else(|| panic!("the {fault:?} server never applied its fault\n{out}"));
+    (out, applied)
+}
+
+fn assert_mismatch_reported(fault: Fault) {
+    let (out, a) = bench_faulty(fault, &[]);
+    let line = format!(
+        "offset {}: expected 0x{:02x}, got 0x{:02x}",
+        a.offset, a.expected, a.got
+    );
+    assert!(out.stdout.contains(&line), "want `{line}`\n{out}");
+    assert!(
+        out.stdout.contains("failure:               connection "),
+        "{out}"
+    );
+    assert!(figure(&out, "verification failures") >= 1, "{out}");
+    assert!(
+        out.stdout.contains("result:                FAILED"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_dropped_byte_is_reported() {
+    assert_mismatch_reported(Fault::DropByte);
+}
+
+#[test]
+fn a_duplicated_byte_is_reported() {
+    assert_mismatch_reported(Fault::DuplicateByte);
+}
+
+#[test]
+fn swapped_bytes_are_reported() {
+    assert_mismatch_reported(Fault::SwapBytes);
+}
+
+#[test]
+fn an_extra_byte_is_reported() {
+    let (out, a) = bench_faulty(Fault::ExtraByte, &[]);
+    let line = format!(
+        "offset {}: expected nothing (only {} bytes were sent), got 0x5a (extra bytes)",
+        a.offset, a.offset
+    );
+    assert!(out.stdout.contains(&line), "want `{line}`\n{out}");
+    assert!(figure(&out, "verification failures") >= 1, "{out}");
+}
+
+#[test]
+fn an_early_close_is_reported() {
+    let (out, a) = bench_faulty(Fault::CloseEarly, &[]);
+    let line = format!(
+        "offset {}: expected 0x{:02x}, got EOF",
+        a.offset, a.expected
+    );
+    assert!(out.stdout.contains(&line), "want `{line}`\n{out}");
+    assert!(figure(&out, "verification failures") >= 1, "{out}");
+}
+
+#[test]
+fn a_reset_is_reported() {
+    let (out, _) = bench_faulty(Fault::Reset, &[]);
+    assert!(figure(&out, "resets") >= 1, "{out}");
+    assert!(out.stdout.contains("connection reset"), "{out}");
+}
+
+#[test]
+fn a_silent_server_times_out() {
+    let (out, a) = bench_faulty(Fault::Silent, &["--timeout", "1"]);
+    assert!(figure(&out, "timeouts") >= 1, "{out}");
+    let line = format!("offset {}: no progress for", a.offset);
+    assert!(out.stdout.contains(&line), "want `{line}`\n{out}");
+}
+
+#[test]
+fn a_fault_shows_in_the_json_too() {
+    let (out, a) = bench_faulty(Fault::DropByte, &["--json"]);
+    let json = parse_json(&out);
+    assert_eq!(json["ok"], false);
+    assert!(json["verification_failures"].as_u64() >= Some(1), "{out}");
+    let first = json["first_failure"].as_str().unwrap_or_default();
+    assert!(
+        first.ends_with(&format!(
+            "offset {}: expected 0x{:02x}, got 0x{:02x}",
+            a.offset, a.expected, a.got
+        )),
+        "{out}"
+    );
+}
