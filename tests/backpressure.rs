@@ -26,8 +26,19 @@ const KEEP_TRYING: Duration = Duration::from_secs(2);
 const RSS_SLACK_KIB: u64 = 32 << 10;
 
 #[test]
-fn a_client_that_never_reads_costs_bounded_memory_and_gets_every_byte() {
-    let server = Server::start(&["--max-pending", "256k"]);
+fn a_client_that_never_reads_costs_bounded_memory_level_mode() {
+    never_reading_client("level");
+}
+
+#[test]
+fn a_client_that_never_reads_costs_bounded_memory_oneshot_mode() {
+    never_reading_client("oneshot");
+}
+
+/// A greedy client that never reads: bounded RSS, no busy loop, another
+/// client served meanwhile, and every byte it sent comes back in order.
+fn never_reading_client(mode: &str) {
+    let server = Server::start(&["--max-pending", "256k", "--poll-mode", mode]);
     let pid = server.pid();
     let baseline = proc::rss_kib(pid);
     let mut peak = baseline;
@@ -42,6 +53,7 @@ fn a_client_that_never_reads_costs_bounded_memory_and_gets_every_byte() {
     let mut sent: u64 = 0;
     let started = Instant::now();
     let mut first_stall: Option<Instant> = None;
+    let mut stall_cpu: Option<Duration> = None;
     let mut last_sample = Instant::now();
     while sent < ATTEMPT {
         if unsent.is_empty() {
@@ -56,6 +68,7 @@ fn a_client_that_never_reads_costs_bounded_memory_and_gets_every_byte() {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let stalled = *first_stall.get_or_insert_with(Instant::now);
+                stall_cpu.get_or_insert_with(|| proc::cpu_time(pid));
                 if stalled.elapsed() >= KEEP_TRYING {
                     break;
                 }
@@ -74,9 +87,12 @@ fn a_client_that_never_reads_costs_bounded_memory_and_gets_every_byte() {
     // must match what the server saw.
     let unsent_len = unsent.len();
     let after_fill = proc::rss_kib(pid);
+    // While the client is stalled the server has nothing to do: it must
+    // not spin on a socket it cannot read from or write to.
+    let spent = stall_cpu.map(|before| proc::cpu_time(pid) - before);
     peak = peak.max(after_fill);
     eprintln!(
-        "greedy client: {} bytes ({:.1} MiB) taken of {} MiB tried in {:.1} s \
+        "{mode}: greedy client: {} bytes ({:.1} MiB) taken of {} MiB tried in {:.1} s \
          (first refusal after {:?}, {unsent_len} bytes of the last chunk unsent)",
         sent,
         sent as f64 / f64::from(1 << 20),
@@ -87,6 +103,14 @@ fn a_client_that_never_reads_costs_bounded_memory_and_gets_every_byte() {
     assert!(
         sent < ATTEMPT,
         "the server took all {ATTEMPT} bytes without the client reading: no backpressure"
+    );
+    let spent = spent.expect("the kernel pushed back at some point");
+    eprintln!(
+        "{mode}: server CPU while the greedy client was stalled: {spent:?} in {KEEP_TRYING:?}"
+    );
+    assert!(
+        spent < Duration::from_millis(500),
+        "the server burns CPU ({spent:?} in {KEEP_TRYING:?}) while a client is stalled"
     );
 
     // Meanwhile another client's 1 MiB echo completes.
@@ -111,7 +135,7 @@ fn a_client_that_never_reads_costs_bounded_memory_and_gets_every_byte() {
     peak = peak.max(after_other);
 
     eprintln!(
-        "server RSS: baseline {baseline} KiB, after fill {after_fill} KiB, after the other \
+        "{mode}: server RSS: baseline {baseline} KiB, after fill {after_fill} KiB, after the other \
          client {after_other} KiB, peak {peak} KiB (+{} KiB; bound +{RSS_SLACK_KIB} KiB)",
         peak.saturating_sub(baseline)
     );

@@ -84,6 +84,7 @@ fn usage_errors_exit_2_with_one_line() {
         (&["serve", "--idle-timeout", "soon"], "soon"),
         (&["serve", "--idle-timeout", "-1"], "-1"),
         (&["serve", "--max-connections", "0"], "--max-connections"),
+        (&["serve", "--backlog", "0"], "--backlog"),
         (&["serve", "--poll-mode", "sideways"], "sideways"),
         (&["client", "--count", "many"], "many"),
         (&["frobnicate"], "frobnicate"),

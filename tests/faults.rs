@@ -86,7 +86,13 @@ fn steady_echo(
 
 #[test]
 fn resets_with_pending_data_touch_only_that_client() {
-    let mut server = Server::start(&[]);
+    for mode in util::MODES {
+        resets_with_pending_data(mode);
+    }
+}
+
+fn resets_with_pending_data(mode: &str) {
+    let mut server = Server::start(&["--poll-mode", mode]);
     let addr = server.addr();
     let stop = Arc::new(AtomicBool::new(false));
     let good: Vec<_> = (0..4)
@@ -108,9 +114,9 @@ fn resets_with_pending_data_touch_only_that_client() {
             .join()
             .expect("client thread")
             .unwrap_or_else(|e| panic!("good client {i}: {e}"));
-        eprintln!("good client {i}: {echoed} bytes echoed byte-exact during the resets");
+        eprintln!("{mode}: good client {i}: {echoed} bytes echoed byte-exact during the resets");
     }
-    eprintln!("10 clients reset with {reset_bytes} bytes sent and unread in total");
+    eprintln!("{mode}: 10 clients reset with {reset_bytes} bytes sent and unread in total");
     assert!(server.is_running(), "the server must survive resets");
     // A fresh client is served, and the logs hold no panic.
     util::assert_echo(&mut connect(addr), b"still here");
@@ -122,7 +128,13 @@ fn resets_with_pending_data_touch_only_that_client() {
 /// server's failing send is that client's problem alone.
 #[test]
 fn reset_during_flush_after_half_close() {
-    let mut server = Server::start(&[]);
+    for mode in util::MODES {
+        reset_during_flush(mode);
+    }
+}
+
+fn reset_during_flush(mode: &str) {
+    let mut server = Server::start(&["--poll-mode", mode]);
     let addr = server.addr();
     for round in 0..5 {
         let mut victim = connect(addr);

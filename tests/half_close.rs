@@ -16,8 +16,14 @@ use util::{connect, ByteStream, Server};
 /// echo (the client has read nothing yet), then every byte back and EOF.
 #[test]
 fn half_close_with_data_pending_gets_everything_then_eof() {
+    for mode in util::MODES {
+        half_close_with_data_pending(mode);
+    }
+}
+
+fn half_close_with_data_pending(mode: &str) {
     const TOTAL: usize = 4 << 20;
-    let server = Server::start(&[]);
+    let server = Server::start(&["--poll-mode", mode]);
     let mut stream = connect(server.addr());
     let mut writer = stream.try_clone().expect("clone");
     let (done_tx, done_rx) = mpsc::channel();
@@ -34,11 +40,11 @@ fn half_close_with_data_pending_gets_everything_then_eof() {
     // reading after a bounded wait then (the test is still valid, only the
     // amount pending at EOF is smaller).
     let half_closed_first = done_rx.recv_timeout(Duration::from_secs(5)).is_ok();
-    eprintln!("half-close sent before the first read: {half_closed_first}");
+    eprintln!("{mode}: half-close sent before the first read: {half_closed_first}");
 
     let echo = util::read_to_eof(&mut stream);
     sending.join().expect("writer thread");
-    assert_eq!(echo.len(), TOTAL, "every byte, then EOF");
+    assert_eq!(echo.len(), TOTAL, "{mode}: every byte, then EOF");
     let mut expected = ByteStream::new(42);
     expected
         .check(&echo, &mut Vec::new())

@@ -80,8 +80,22 @@ fn read_prefix_to_eof(stream: &mut TcpStream, seed: u64, sent: u64) -> u64 {
 #[cfg(target_os = "linux")]
 #[test]
 fn sigterm_flushes_pending_echo_then_exits_0() {
+    for mode in util::MODES {
+        sigterm_flushes_pending_echo(mode);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn sigterm_flushes_pending_echo(mode: &str) {
     const TOTAL: usize = 12 << 20;
-    let mut server = Server::start(&["--max-pending", "32m", "--shutdown-timeout", "20"]);
+    let mut server = Server::start(&[
+        "--max-pending",
+        "32m",
+        "--shutdown-timeout",
+        "20",
+        "--poll-mode",
+        mode,
+    ]);
     let mut stream = connect(server.addr());
     let mut data = vec![0u8; TOTAL];
     ByteStream::new(5).fill(&mut data);
@@ -109,7 +123,7 @@ fn sigterm_flushes_pending_echo_then_exits_0() {
     // holds is in the server's own pending buffer.
     let in_server = TOTAL as u64 - client_q.1 - server_q.0;
     eprintln!(
-        "before SIGTERM: client receive queue {} B, server send queue {} B, \
+        "{mode}: before SIGTERM: client receive queue {} B, server send queue {} B, \
          so {in_server} B pending inside the server",
         client_q.1, server_q.0
     );
@@ -255,4 +269,29 @@ fn idle_server_exits_0_on_sigterm_and_sigint() {
             "stdout holds only the listening line"
         );
     }
+}
+
+/// A restart right after a stop binds the same port at once, although the
+/// stopped server's connection is still in TIME_WAIT on it (the server
+/// closed first: FIN after the flush). This is what SO_REUSEADDR is for.
+#[test]
+fn restart_on_the_same_port_binds_at_once() {
+    let mut first = Server::start(&[]);
+    let addr = first.addr();
+    let mut client = connect(addr);
+    util::assert_echo(&mut client, b"before the restart");
+    first.signal("TERM");
+    // The server sends FIN first; reading it and closing leaves the
+    // server's end of this connection in TIME_WAIT.
+    assert_eq!(util::read_to_eof(&mut client), b"");
+    drop(client);
+    let status = first.wait_exit(util::PATIENCE).expect("first server exits");
+    assert_eq!(status.code(), Some(0));
+
+    let port = addr.port().to_string();
+    let mut cmd = util::pollmux();
+    cmd.args(["serve", "--host", "127.0.0.1", "--port", &port]);
+    let second = Server::spawn(cmd, 1);
+    assert_eq!(second.addr(), addr, "same address again");
+    util::assert_echo(&mut connect(addr), b"after the restart");
 }

@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 /// The binary under test, built by cargo for this test run.
 pub const BIN: &str = env!("CARGO_BIN_EXE_pollmux");
 
+/// Both ways of registering sockets with the poller (`--poll-mode`): the
+/// behaviours that depend on re-arming are tested under each.
+pub const MODES: [&str; 2] = ["level", "oneshot"];
+
 /// The longest any single step may take before the test gives up. Generous,
 /// because the suite also runs in debug builds on a busy 2-core machine and
 /// under wine; a healthy step takes milliseconds.

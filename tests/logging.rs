@@ -1,0 +1,101 @@
+//! Logging: timestamped lines on stderr (stdout holds only the `listening
+//! on` lines), info by default, per-connection open/close at debug, and
+//! `-v`/`-q`/`RUST_LOG` moving the level (`-v`/`-q` win over `RUST_LOG`).
+
+mod util;
+
+use std::net::Shutdown;
+use std::time::Duration;
+
+use util::{connect, Server};
+
+/// Start a server with `global` flags (before `serve`) and `env`, run one
+/// client through it (echo, half-close, EOF) and wait until the server has
+/// logged the close if it logs at debug.
+fn server_log(global: &[&str], env: &[(&str, &str)]) -> (String, String) {
+    let mut cmd = util::pollmux();
+    cmd.args(global)
+        .args(["serve", "--port", "0", "--host", "127.0.0.1"])
+        .envs(env.iter().copied());
+    let server = Server::spawn(cmd, 1);
+    let mut client = connect(server.addr());
+    util::assert_echo(&mut client, b"log me");
+    client.shutdown(Shutdown::Write).expect("half-close");
+    assert_eq!(util::read_to_eof(&mut client), b"");
+    // Debug logging (if on) says so once the connection is closed; for the
+    // quieter levels this bounded wait simply runs out.
+    server.wait_for_stderr("closed", Duration::from_millis(500));
+    (server.stdout(), server.stderr())
+}
+
+fn has_level(stderr: &str, level: &str) -> bool {
+    stderr.lines().any(|l| l.contains(&format!(" {level} ")))
+}
+
+#[test]
+fn default_level_is_info_without_per_connection_lines() {
+    let (stdout, stderr) = server_log(&[], &[]);
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "stdout: only `listening on`\n{stdout}"
+    );
+    assert!(
+        has_level(&stderr, "INFO"),
+        "startup is logged at info:\n{stderr}"
+    );
+    assert!(
+        !has_level(&stderr, "DEBUG"),
+        "no debug lines by default:\n{stderr}"
+    );
+    // Every log line starts with a UTC timestamp, e.g. 2026-01-02T03:04:05.678Z.
+    for line in stderr.lines() {
+        let stamp = line.split(' ').next().unwrap_or("");
+        assert!(
+            stamp.len() >= 20 && stamp.as_bytes()[4] == b'-' && stamp.contains('T'),
+            "log line without a timestamp: {line}"
+        );
+    }
+}
+
+#[test]
+fn verbose_logs_each_connection_opening_and_closing() {
+    let (stdout, stderr) = server_log(&["-v"], &[]);
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "stdout: only `listening on`\n{stdout}"
+    );
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("connection #"))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.contains("opened")) && lines.iter().any(|l| l.contains("closed")),
+        "-v: per-connection open and close lines expected:\n{stderr}"
+    );
+    assert!(
+        lines.iter().all(|l| has_level(l, "DEBUG")),
+        "per-connection lines are debug:\n{stderr}"
+    );
+}
+
+#[test]
+fn quiet_drops_info_lines() {
+    let (_, stderr) = server_log(&["-q"], &[]);
+    assert!(!has_level(&stderr, "INFO"), "-q: no info lines:\n{stderr}");
+}
+
+#[test]
+fn rust_log_moves_the_level_and_flags_win_over_it() {
+    let (_, stderr) = server_log(&[], &[("RUST_LOG", "debug")]);
+    assert!(
+        has_level(&stderr, "DEBUG"),
+        "RUST_LOG=debug turns on debug lines:\n{stderr}"
+    );
+    let (_, stderr) = server_log(&["-q"], &[("RUST_LOG", "debug")]);
+    assert!(
+        !has_level(&stderr, "DEBUG") && !has_level(&stderr, "INFO"),
+        "-q wins over RUST_LOG=debug:\n{stderr}"
+    );
+}
