@@ -175,3 +175,62 @@ fn never_reading_client(mode: &str) {
     let end = proc::rss_kib(pid);
     eprintln!("greedy client got all {received} bytes back; server RSS at the end {end} KiB");
 }
+
+/// Many clients that never read each cost the server a bounded amount (its
+/// `--max-pending` buffer and little more), not what they send.
+#[test]
+fn many_stalled_clients_cost_a_bounded_amount_each() {
+    const CLIENTS: usize = 40;
+    let server = Server::start(&["--max-pending", "256k"]);
+    let pid = server.pid();
+    util::assert_echo(&mut connect(server.addr()), b"warm up");
+    let baseline = proc::rss_kib(pid);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let stream = connect(server.addr());
+            stream.set_nonblocking(true).expect("nonblocking");
+            stream
+        })
+        .collect();
+    // Round-robin nonblocking writes until no client has made progress for
+    // half a second: by then every server-side pending buffer is full.
+    let chunk = vec![0x5Au8; 64 << 10];
+    let mut total_sent = 0u64;
+    let mut peak = baseline;
+    let started = Instant::now();
+    let mut last_progress = Instant::now();
+    while last_progress.elapsed() < Duration::from_millis(500) {
+        assert!(
+            started.elapsed() < util::PATIENCE,
+            "the kernel never pushed back"
+        );
+        for stream in &clients {
+            match (&*stream).write(&chunk) {
+                Ok(n) => {
+                    total_sent += n as u64;
+                    last_progress = Instant::now();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        peak = peak.max(proc::rss_kib(pid));
+        thread::sleep(Duration::from_millis(5)); // pacing
+    }
+    let loaded = proc::rss_kib(pid);
+    peak = peak.max(loaded);
+    let per_client = peak.saturating_sub(baseline) / CLIENTS as u64;
+    eprintln!(
+        "{CLIENTS} stalled clients sent {} MiB in {:.1} s: server RSS {baseline} KiB -> \
+         {loaded} KiB, peak {peak} KiB ({per_client} KiB per client; --max-pending 256 KiB)",
+        total_sent >> 20,
+        started.elapsed().as_secs_f64()
+    );
+    // The pending buffer (256 KiB, which may sit in a Vec of up to twice
+    // that capacity) plus bookkeeping.
+    assert!(
+        per_client <= 600,
+        "each stalled client costs {per_client} KiB of server memory"
+    );
+    drop(clients);
+}

@@ -174,3 +174,24 @@ fn completions_and_man_page_are_generated() {
     assert_eq!(out.code(), 0, "{out}");
     assert!(out.stdout.contains(".TH"), "roff man page\n{out}");
 }
+
+/// A read buffer no machine can allocate is bad input: one `pollmux:` line
+/// and exit 1 or 2, not an allocation-failure abort with a backtrace.
+#[test]
+fn an_impossible_read_buffer_is_refused_with_one_line() {
+    // ~950 TiB: more than any 64-bit address space offers a process.
+    let out = run_pollmux(&[
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--read-buffer",
+        "1000000g",
+    ]);
+    assert!(
+        matches!(out.status.code(), Some(1 | 2)),
+        "want exit 1 or 2, not a crash\n{out}"
+    );
+    out.assert_one_error_line();
+}

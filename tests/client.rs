@@ -146,3 +146,17 @@ fn client_reports_a_connection_closed_before_the_echo() {
     out.assert_one_error_line();
     assert!(out.stdout.is_empty(), "{out}");
 }
+
+/// `--count 0` must not send a message: either it is refused as a usage
+/// error (exit 2) or the client sends nothing and exits 0.
+#[test]
+fn client_count_zero_sends_nothing() {
+    let server = Server::start(&[]);
+    let port = server.addr().port().to_string();
+    let out = run_pollmux(&["client", "--port", &port, "--count", "0"]);
+    match out.code() {
+        2 => out.assert_one_error_line(),
+        0 => assert_eq!(out.stdout, "", "--count 0 printed an echo\n{out}"),
+        _ => panic!("--count 0: want exit 0 (nothing sent) or 2 (usage)\n{out}"),
+    }
+}

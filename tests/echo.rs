@@ -176,7 +176,7 @@ fn tiny_odd_buffers_still_echo_byte_exact() {
         ]);
         let addr = server.addr();
         let clients: Vec<_> = (0..4)
-            .map(|i| thread::spawn(move || echo_stream(addr, 0x71_0000 + i, 256 << 10)))
+            .map(|i| thread::spawn(move || echo_stream(addr, 0x71_0000 + i, 64 << 10)))
             .collect();
         for (i, client) in clients.into_iter().enumerate() {
             client

@@ -245,3 +245,33 @@ fn out_of_descriptors_pauses_accepting_without_spinning() {
     );
     drop(fresh);
 }
+
+/// An idle timeout too long to add to a clock reading (here 1e19 s) must
+/// either be refused as a usage error or mean "practically never": it must
+/// not crash the server when the first client connects.
+#[test]
+fn a_huge_idle_timeout_is_refused_or_harmless() {
+    match Server::try_start(&["--idle-timeout", "1e19"]) {
+        Err(refused) => {
+            assert_eq!(refused.code(), 2, "refused as a usage error\n{refused}");
+            refused.assert_one_error_line();
+        }
+        Ok(mut server) => {
+            let mut client = connect(server.addr());
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("read timeout");
+            client.write_all(b"forever").expect("send");
+            let mut echo = [0u8; 7];
+            if let Err(e) = client.read_exact(&mut echo) {
+                let status = server.wait_exit(Duration::from_secs(5));
+                panic!(
+                    "no echo ({e}): with --idle-timeout 1e19 the server must not die when a \
+                     client connects (exit status {status:?})"
+                );
+            }
+            assert!(server.is_running(), "the server keeps running");
+            assert_eq!(&echo, b"forever");
+        }
+    }
+}

@@ -295,3 +295,22 @@ fn restart_on_the_same_port_binds_at_once() {
     assert_eq!(second.addr(), addr, "same address again");
     util::assert_echo(&mut connect(addr), b"after the restart");
 }
+
+/// A shutdown timeout too long to add to a clock reading (here 1e19 s) must
+/// either be refused as a usage error or work: SIGTERM on an idle server
+/// still ends in a clean exit 0, not a panic.
+#[test]
+fn a_huge_shutdown_timeout_is_refused_or_harmless() {
+    match Server::try_start(&["--shutdown-timeout", "1e19"]) {
+        Err(refused) => {
+            assert_eq!(refused.code(), 2, "refused as a usage error\n{refused}");
+            refused.assert_one_error_line();
+        }
+        Ok(mut server) => {
+            server.signal("TERM");
+            let status = server.wait_exit(util::PATIENCE).expect("server exits");
+            assert_eq!(status.code(), Some(0), "exit status {status:?}");
+            assert!(server.stderr().contains("connections served"));
+        }
+    }
+}

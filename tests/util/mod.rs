@@ -172,10 +172,32 @@ impl Server {
         Server::spawn(cmd, 1)
     }
 
-    /// Spawn any command that ends up running `pollmux serve` (e.g. under a
-    /// shell that sets limits first) and wait for `listeners` lines
-    /// `listening on ADDR` on its stdout: the server's readiness signal.
-    pub fn spawn(mut cmd: Command, listeners: usize) -> Server {
+    /// Like `start`, but a server that exits before it listens (e.g. it
+    /// refused its arguments) is returned as what it printed, not a panic.
+    pub fn try_start(args: &[&str]) -> Result<Server, Finished> {
+        let mut cmd = pollmux();
+        cmd.args(["serve", "--port", "0", "--host", "127.0.0.1"]);
+        cmd.args(args);
+        let mut server = Server::launch(cmd);
+        let ready = server.stdout.wait_until(PATIENCE, |text| {
+            text.lines().any(|l| l.starts_with("listening on ")) && text.ends_with('\n')
+        });
+        if !ready {
+            if let Some(status) = server.wait_exit(Duration::from_secs(5)) {
+                return Err(Finished {
+                    command: server.command.clone(),
+                    status,
+                    stdout: server.stdout(),
+                    stderr: server.stderr(),
+                });
+            }
+            panic!("server neither listened nor exited within {PATIENCE:?}");
+        }
+        server.parse_addrs();
+        Ok(server)
+    }
+
+    fn launch(mut cmd: Command) -> Server {
         let command = describe(&cmd);
         let mut child = cmd
             .stdin(Stdio::null())
@@ -185,14 +207,35 @@ impl Server {
             .unwrap_or_else(|e| panic!("cannot start `{command}`: {e}"));
         let stdout = Capture::start(child.stdout.take().expect("piped stdout"));
         let stderr = Capture::start(child.stderr.take().expect("piped stderr"));
-        let mut server = Server {
+        Server {
             child,
             command,
             addrs: Vec::new(),
             stdout,
             stderr,
             status: None,
-        };
+        }
+    }
+
+    fn parse_addrs(&mut self) {
+        self.addrs = self
+            .stdout
+            .text()
+            .lines()
+            .filter_map(|l| l.strip_prefix("listening on "))
+            .map(|a| {
+                a.trim()
+                    .parse()
+                    .unwrap_or_else(|e| panic!("bad address in `listening on {a}`: {e}"))
+            })
+            .collect();
+    }
+
+    /// Spawn any command that ends up running `pollmux serve` (e.g. under a
+    /// shell that sets limits first) and wait for `listeners` lines
+    /// `listening on ADDR` on its stdout: the server's readiness signal.
+    pub fn spawn(cmd: Command, listeners: usize) -> Server {
+        let mut server = Server::launch(cmd);
         let ready = server.stdout.wait_until(PATIENCE, |text| {
             text.lines()
                 .filter(|l| l.starts_with("listening on "))
@@ -206,17 +249,7 @@ impl Server {
              (exit status so far: {:?})",
             server.child.try_wait().ok().flatten()
         );
-        server.addrs = server
-            .stdout
-            .text()
-            .lines()
-            .filter_map(|l| l.strip_prefix("listening on "))
-            .map(|a| {
-                a.trim()
-                    .parse()
-                    .unwrap_or_else(|e| panic!("bad address in `listening on {a}`: {e}"))
-            })
-            .collect();
+        server.parse_addrs();
         server
     }
 
