@@ -7,6 +7,7 @@
 //! never legitimately have echoed more than `sent`, so anything beyond it is
 //! an extra byte; anything short of it at EOF is a truncation.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -145,9 +146,9 @@ pub struct Conn {
     pub started_measured: u64,
     /// This connection's share of `--messages`.
     pub quota: u64,
-    /// Closed loop: start time (ns since the run began) of each message in
-    /// flight, indexed by message number modulo depth.
-    pub starts: Box<[u64]>,
+    /// Closed loop: start times (ns since the thread's epoch) of the
+    /// messages in flight, oldest first; at most `--depth` of them.
+    pub starts: VecDeque<u64>,
     /// Position among the thread's active connections (open-loop schedule).
     pub slot: u64,
     pub armed: Interest,
@@ -172,7 +173,7 @@ impl Conn {
             completed: 0,
             started_measured: 0,
             quota,
-            starts: vec![0; if kind == Kind::Active { depth } else { 0 }].into_boxed_slice(),
+            starts: VecDeque::with_capacity(if kind == Kind::Active { depth } else { 0 }),
             slot,
             armed: Interest::NONE,
             settled: false,

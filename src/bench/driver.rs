@@ -457,8 +457,7 @@ impl Worker {
         if conn.sent == conn.limit && conn.owed() == 0 {
             conn.last_progress = now; // the stall clock starts with this message
         }
-        let depth = conn.starts.len() as u64;
-        conn.starts[(conn.started % depth) as usize] = now;
+        conn.starts.push_back(now);
         conn.started += 1;
         if !in_warmup {
             conn.started_measured += 1;
@@ -648,7 +647,8 @@ impl Worker {
             let j = conn.completed;
             conn.completed += 1;
             let start = match &self.schedule {
-                None => conn.starts[(j % conn.starts.len() as u64) as usize],
+                // Echoes come back in order: the oldest start is this one's.
+                None => conn.starts.pop_front().unwrap_or(now),
                 Some(s) => s.due(self.run_start, j * s.active + conn.slot),
             };
             self.completed_total += 1;
