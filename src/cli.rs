@@ -52,8 +52,11 @@ pub enum Command {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
-    Man,
+    /// Print a man page (roff) to stdout: pollmux(1), or pollmux-serve(1) etc.
+    Man {
+        /// The subcommand whose page to print (serve, client, bench).
+        command: Option<String>,
+    },
 }
 
 /// How sockets are registered with the poller.
@@ -86,7 +89,7 @@ pub struct ServeArgs {
     pub ipv6_only: bool,
 
     /// Bytes a connection may hold not yet echoed; at the cap it is not read (e.g. 256k, 1m).
-    #[arg(long, env = "POLLMUX_MAX_PENDING", default_value = "256k", value_parser = parse_size)]
+    #[arg(long, env = "POLLMUX_MAX_PENDING", default_value = "256k", value_parser = parse_nonzero_size)]
     pub max_pending: usize,
 
     /// Most clients served at once; beyond it new ones wait in the kernel backlog.
@@ -101,8 +104,8 @@ pub struct ServeArgs {
     #[arg(long, env = "POLLMUX_SHUTDOWN_TIMEOUT", default_value = "5", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
-    /// Size of the one receive buffer the loop reuses for every read (e.g. 64k).
-    #[arg(long, env = "POLLMUX_READ_BUFFER", default_value = "256k", value_parser = parse_size)]
+    /// Size of the one receive buffer the loop reuses for every read (1 to 64m).
+    #[arg(long, env = "POLLMUX_READ_BUFFER", default_value = "256k", value_parser = parse_buffer_size)]
     pub read_buffer: usize,
 
     /// How sockets are registered with the poller.
@@ -120,8 +123,8 @@ pub struct ClientArgs {
     #[arg(short, long, env = "POLLMUX_CLIENT_PORT", default_value_t = 8888)]
     pub port: u16,
 
-    /// The message to send (UTF-8 text, sent as is).
-    #[arg(short, long, env = "POLLMUX_MESSAGE", default_value = "test")]
+    /// The message to send (UTF-8 text, sent as is; not empty).
+    #[arg(short, long, env = "POLLMUX_MESSAGE", default_value = "test", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub message: String,
 
     /// Pause between messages (seconds, or 500ms).
@@ -129,11 +132,11 @@ pub struct ClientArgs {
     pub interval: Duration,
 
     /// Stop after this many messages (default: until Ctrl-C).
-    #[arg(short, long, env = "POLLMUX_COUNT")]
+    #[arg(short, long, env = "POLLMUX_COUNT", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 
     /// Give up when connecting or waiting for an echo takes longer than this.
-    #[arg(short, long, env = "POLLMUX_TIMEOUT", default_value = "5", value_parser = parse_duration)]
+    #[arg(short, long, env = "POLLMUX_TIMEOUT", default_value = "5", value_parser = parse_positive_duration)]
     pub timeout: Duration,
 }
 
@@ -158,6 +161,36 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("'{text}' is too large"))
 }
 
+/// A size of at least one byte.
+pub fn parse_nonzero_size(text: &str) -> Result<usize, String> {
+    match parse_size(text)? {
+        0 => Err(format!("'{text}' must be at least 1 byte")),
+        n => Ok(n),
+    }
+}
+
+/// The receive buffer: 1 byte to 64 MiB (it is allocated at startup).
+pub fn parse_buffer_size(text: &str) -> Result<usize, String> {
+    const MAX: usize = 64 << 20;
+    match parse_size(text)? {
+        n @ 1..=MAX => Ok(n),
+        _ => Err(format!("'{text}' must be between 1 and 64m")),
+    }
+}
+
+/// The longest duration any flag takes: ten years is "never" in practice,
+/// and keeps every deadline computed from it far from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// A duration that must not be zero (a timeout of 0 would fail at once).
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!("'{text}' must be more than 0"));
+    }
+    Ok(d)
+}
+
 /// Parse a duration: plain seconds (`5`, `0.5`) or with a unit (`250ms`, `2s`, `1m`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -177,7 +210,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if !value.is_finite() || value < 0.0 {
         return Err(format!("'{text}' must be a non-negative duration"));
     }
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("'{text}' is too long"))
+    match Duration::try_from_secs_f64(value * scale) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!("'{text}' is too long (at most 10 years)")),
+    }
+}
+
+/// A host as people write it in URLs, `[::1]`, without the brackets.
+pub fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 #[cfg(test)]
@@ -200,6 +243,12 @@ mod tests {
         assert!(parse_size("12x").is_err());
         assert!(parse_size("-1").is_err());
         assert!(parse_size("99999999999999999999g").is_err());
+        assert!(parse_nonzero_size("0").is_err());
+        assert!(parse_buffer_size("0").is_err());
+        assert!(parse_buffer_size("100g").is_err());
+        assert_eq!(parse_buffer_size("64m"), Ok(64 << 20));
+        assert_eq!(unbracket("[::1]"), "::1");
+        assert_eq!(unbracket("::1"), "::1");
     }
 
     #[test]
@@ -211,5 +260,8 @@ mod tests {
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("inf").is_err());
+        assert!(parse_duration("1e19").is_err(), "would overflow a deadline");
+        assert!(parse_positive_duration("0").is_err());
+        assert_eq!(parse_positive_duration("1"), Ok(Duration::from_secs(1)));
     }
 }

@@ -18,6 +18,9 @@ pub fn run(args: &ClientArgs) -> Result<(), Box<dyn std::error::Error>> {
     let stdout = io::stdout();
     let mut sent = 0u64;
     loop {
+        if sent > 0 {
+            check_nothing_extra(&mut stream, Duration::ZERO)?;
+        }
         stream
             .write_all(message)
             .map_err(|e| format!("sending to {}:{} failed: {e}", args.host, args.port))?;
@@ -37,6 +40,9 @@ pub fn run(args: &ClientArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         sent += 1;
         if args.count.is_some_and(|count| sent >= count) {
+            // A server that echoes too much usually sends the surplus right
+            // behind the echo: give it a moment to show up.
+            check_nothing_extra(&mut stream, Duration::from_millis(100))?;
             return Ok(());
         }
         std::thread::sleep(args.interval);
@@ -73,9 +79,48 @@ fn read_echo(stream: &mut TcpStream, echo: &mut [u8], timeout: Duration) -> Resu
     Ok(())
 }
 
+/// Fail if the server sent bytes nobody asked for (an echo server must not),
+/// waiting up to `grace` for them; EOF here is fine only after the last echo.
+fn check_nothing_extra(stream: &mut TcpStream, grace: Duration) -> Result<(), String> {
+    let mut extra = [0u8; 64];
+    let result = if grace.is_zero() {
+        stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let r = stream.read(&mut extra);
+        stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+        r
+    } else {
+        let previous = stream.read_timeout().map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(grace))
+            .map_err(|e| e.to_string())?;
+        let r = stream.read(&mut extra);
+        stream
+            .set_read_timeout(previous)
+            .map_err(|e| e.to_string())?;
+        r
+    };
+    match result {
+        Ok(0) if grace.is_zero() => Err("server closed the connection".into()),
+        Ok(0) => Ok(()),
+        Ok(n) => Err(format!(
+            "server sent {n} more bytes than were echoed: \"{}\"",
+            extra[..n].escape_ascii()
+        )),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(format!("connection failed: {e}")),
+    }
+}
+
 /// Try every address the host resolves to, each with the timeout.
 fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
-    let addrs: Vec<_> = (host, port)
+    let addrs: Vec<_> = (crate::cli::unbracket(host), port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve host '{host}': {e}"))?
         .collect();

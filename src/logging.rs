@@ -1,10 +1,18 @@
 //! Logging to stderr with UTC timestamps; stdout stays for program output.
+//!
+//! `simple_logger` writes with `eprintln!`, which panics when stderr fails (a
+//! closed pipe, a full disk). A log line must never take the server down, so
+//! the logger is wrapped: a failed write switches logging off instead.
 
-use log::LevelFilter;
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use log::{LevelFilter, Log, Metadata, Record};
 use simple_logger::SimpleLogger;
 
-/// Start the logger. `-v`/`-q` (net `verbosity`, positive = louder) win over
-/// `RUST_LOG`; without them `RUST_LOG` may move the default `info` level.
+/// Start the logger. `-v`/`-q` win over `RUST_LOG`; without them `RUST_LOG`
+/// (a plain level: `debug`, `warn`, ...) may move the default `info` level.
 pub fn init(verbose: u8, quiet: u8) {
     let verbosity = i16::from(verbose) - i16::from(quiet);
     let level = match verbosity {
@@ -21,6 +29,61 @@ pub fn init(verbose: u8, quiet: u8) {
     if verbose == 0 && quiet == 0 {
         logger = logger.env();
     }
-    // Only fails if a logger is already set (a second init in tests): harmless.
-    let _ = logger.init();
+    let max_level = logger.max_level();
+    let guarded = Guarded {
+        inner: logger,
+        broken: AtomicBool::new(false),
+    };
+    // Only fails if a logger is already set (a second init): harmless.
+    if log::set_boxed_logger(Box::new(guarded)).is_ok() {
+        log::set_max_level(max_level);
+        // A panic inside the logger is caught and means "stderr is broken";
+        // reporting it would only write to that same stderr again.
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !IN_LOGGER.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    }
+}
+
+thread_local! {
+    static IN_LOGGER: Cell<bool> = const { Cell::new(false) };
+}
+
+struct Guarded {
+    inner: SimpleLogger,
+    /// Set after stderr failed once; later records are dropped.
+    broken: AtomicBool,
+}
+
+impl Guarded {
+    fn guard(&self, write: impl FnOnce()) {
+        if self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        IN_LOGGER.with(|flag| flag.set(true));
+        let result = panic::catch_unwind(AssertUnwindSafe(write));
+        IN_LOGGER.with(|flag| flag.set(false));
+        if result.is_err() {
+            self.broken.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Log for Guarded {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &Record) {
+        if self.inner.enabled(record.metadata()) {
+            self.guard(|| self.inner.log(record));
+        }
+    }
+
+    fn flush(&self) {
+        self.guard(|| self.inner.flush());
+    }
 }

@@ -44,18 +44,37 @@ fn usage_error(err: clap::Error) -> ExitCode {
         return ExitCode::from(code);
     }
     let rendered = err.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
-    let what = first.strip_prefix("error: ").unwrap_or(first);
-    // Point at the help of the subcommand the user was typing, if any.
+    // clap's message runs until the first blank line (details such as the
+    // missing argument or the possible values sit on indented lines); the
+    // usage and tips after it are left to --help.
+    let what = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let what = what.strip_prefix("error: ").unwrap_or(&what);
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let command = Cli::command();
-    let help = std::env::args()
-        .skip(1)
-        .find(|arg| command.find_subcommand(arg).is_some())
-        .map_or_else(
-            || "pollmux --help".to_owned(),
-            |sub| format!("pollmux {sub} --help"),
-        );
-    eprintln!("pollmux: {what} (see '{help}')");
+    let sub = args.iter().find_map(|arg| command.find_subcommand(arg));
+    // A value that came from a POLLMUX_* variable, not the command line.
+    let from_env = sub
+        .into_iter()
+        .flat_map(|sub| sub.get_arguments())
+        .chain(command.get_arguments())
+        .filter_map(|arg| Some((arg.get_long()?, arg.get_env()?)))
+        .find(|(long, env)| {
+            what.contains(&format!("'--{long}"))
+                && std::env::var_os(env).is_some()
+                && !args.iter().any(|a| a.starts_with(&format!("--{long}")))
+        })
+        .map(|(_, env)| format!(" (from {})", env.to_string_lossy()))
+        .unwrap_or_default();
+    let help = sub.map_or_else(
+        || "pollmux --help".to_owned(),
+        |sub| format!("pollmux {} --help", sub.get_name()),
+    );
+    eprintln!("pollmux: {what}{from_env} (see '{help}')");
     ExitCode::from(2)
 }
 
@@ -65,15 +84,43 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Client(args) => pollmux::client::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => pollmux::bench::run(&args),
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "pollmux", &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pollmux", &mut script);
+            write_stdout(&script)
         }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
-            Ok(ExitCode::SUCCESS)
+        Command::Man { command } => {
+            let mut page = Vec::new();
+            man_page(command.as_deref())?.render(&mut page)?;
+            write_stdout(&page)
         }
     }
+}
+
+/// pollmux(1), or pollmux-serve(1) and friends for a subcommand.
+fn man_page(command: Option<&str>) -> Result<clap_mangen::Man> {
+    let top = Cli::command();
+    let Some(name) = command else {
+        return Ok(clap_mangen::Man::new(top));
+    };
+    let sub = top
+        .find_subcommand(name)
+        .filter(|sub| !matches!(sub.get_name(), "man" | "completions" | "help"))
+        .ok_or_else(|| format!("no man page for '{name}' (try serve, client or bench)"))?
+        .clone();
+    let page_name = format!("pollmux-{}", sub.get_name());
+    let sub = sub
+        .name(page_name.clone())
+        .bin_name(page_name)
+        .version(pollmux::VERSION);
+    Ok(clap_mangen::Man::new(sub))
+}
+
+/// Write generated output; a closed pipe (`| head`) is an error, not a panic.
+fn write_stdout(bytes: &[u8]) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(config: &Config) -> Result<ExitCode> {

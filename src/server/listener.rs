@@ -22,6 +22,9 @@ pub struct Bound {
 /// Resolve `host` and listen on every address it names.
 pub fn bind_all(host: &str, port: u16, backlog: i32, ipv6_only: bool) -> io::Result<Vec<Bound>> {
     let addrs = resolve(host, port)?;
+    if ipv6_only && !addrs.iter().any(|a| a.is_ipv6() && a.ip().is_unspecified()) {
+        log::warn!("--ipv6-only only matters for an IPv6 wildcard host such as '::'; ignored");
+    }
     // With port 0 a later address may find the first one's port taken in
     // its family; pick again a few times before giving up.
     let attempts = if port == 0 && addrs.len() > 1 { 5 } else { 1 };
@@ -46,14 +49,11 @@ fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
             SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
         ]);
     }
-    // Accept a bracketed IPv6 literal as people write it in URLs.
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let resolved = (bare, port).to_socket_addrs().map_err(|err| {
-        io::Error::new(err.kind(), format!("cannot resolve host '{host}': {err}"))
-    })?;
+    let resolved = (crate::cli::unbracket(host), port)
+        .to_socket_addrs()
+        .map_err(|err| {
+            io::Error::new(err.kind(), format!("cannot resolve host '{host}': {err}"))
+        })?;
     let mut addrs: Vec<SocketAddr> = Vec::new();
     for addr in resolved {
         if !addrs.contains(&addr) {

@@ -93,6 +93,8 @@ pub struct Stats {
     pub failed: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Read after shutdown sent FIN, while waiting for clients to close.
+    pub discarded: u64,
     pub peak_connections: usize,
 }
 
@@ -120,6 +122,9 @@ impl fmt::Display for Summary {
             s.idle_closed,
             s.failed
         )?;
+        if s.discarded > 0 {
+            write!(f, ", {} bytes discarded after shutdown", s.discarded)?;
+        }
         if self.cut_off > 0 {
             write!(f, ", {} cut off at the shutdown deadline", self.cut_off)?;
         }
@@ -165,8 +170,13 @@ pub struct Server {
     stats: Stats,
     next_id: u64,
     accept_paused_until: Option<Instant>,
+    /// Accept has been failing since then (descriptors exhausted), with
+    /// this many pauses so far: one warning per episode, not per pause.
+    accept_trouble: Option<(Instant, u32)>,
     shutdown: Arc<AtomicBool>,
-    /// Set once shutdown began: when the flushing must end.
+    /// Set once shutdown began.
+    draining: bool,
+    /// When the flushing must end (`None`: a timeout too large to matter).
     drain_deadline: Option<Instant>,
     started: Instant,
 }
@@ -228,7 +238,9 @@ impl Server {
             stats: Stats::default(),
             next_id: 1,
             accept_paused_until: None,
+            accept_trouble: None,
             shutdown: Arc::new(AtomicBool::new(false)),
+            draining: false,
             drain_deadline: None,
             started: Instant::now(),
         })
@@ -255,13 +267,14 @@ impl Server {
     pub fn run(&mut self) -> io::Result<Summary> {
         let mut events = Events::new();
         loop {
-            if self.shutdown.load(Ordering::SeqCst) && self.drain_deadline.is_none() {
+            if self.shutdown.load(Ordering::SeqCst) && !self.draining {
                 self.begin_shutdown(Instant::now());
             }
-            if let Some(deadline) = self.drain_deadline {
-                if self.conns.is_empty() || Instant::now() >= deadline {
-                    break;
-                }
+            if self.draining
+                && (self.conns.is_empty()
+                    || self.drain_deadline.is_some_and(|at| Instant::now() >= at))
+            {
+                break;
             }
             let timeout = self
                 .next_deadline()
@@ -400,7 +413,7 @@ impl Server {
         };
         let id = self.next_id;
         self.next_id += 1;
-        let deadline = self.config.idle_timeout.map(|t| now + t);
+        let deadline = self.config.idle_timeout.and_then(|t| now.checked_add(t));
         let inserted = self.conns.insert(Connection {
             source,
             id,
@@ -423,7 +436,7 @@ impl Server {
     }
 
     fn may_accept(&self) -> bool {
-        self.drain_deadline.is_none()
+        !self.draining
             && self.accept_paused_until.is_none()
             && self.conns.len() < self.config.max_connections
     }
@@ -463,7 +476,7 @@ impl Server {
     fn fire_timers(&mut self, now: Instant) {
         if self.accept_paused_until.is_some_and(|at| at <= now) {
             self.accept_paused_until = None;
-            log::info!("accepting connections again");
+            log::debug!("accepting connections again");
         }
         let Some(timeout) = self.config.idle_timeout else {
             return;
@@ -472,7 +485,10 @@ impl Server {
             let Some(conn) = self.conns.get_mut(slot).filter(|c| c.id == id) else {
                 continue;
             };
-            let due = conn.last_active + timeout;
+            let Some(due) = conn.last_active.checked_add(timeout) else {
+                conn.deadline = None;
+                continue;
+            };
             if due <= now {
                 conn.deadline = None;
                 exceptional::close(self, slot, Reason::Idle);
@@ -494,7 +510,8 @@ impl Server {
         // Dropping a listener deletes it from the poller and closes it, so new
         // clients are refused instead of waiting in a backlog nobody reads.
         self.listeners.clear();
-        self.drain_deadline = Some(now + self.config.shutdown_timeout);
+        self.draining = true;
+        self.drain_deadline = now.checked_add(self.config.shutdown_timeout);
         for slot in self.conns.keys() {
             if let Some(conn) = self.conns.get_mut(slot) {
                 if conn.phase == Phase::Echo {

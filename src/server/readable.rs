@@ -30,25 +30,59 @@ pub fn accept(server: &mut Server, index: usize, now: Instant) {
         }
         let listener = &server.listeners[index];
         match listener.source.socket().accept() {
-            Ok((socket, addr)) => server.adopt(socket, addr, now),
+            Ok((socket, addr)) => {
+                if let Some((since, pauses)) = server.accept_trouble.take() {
+                    log::info!(
+                        "accepting again after {:.1} s and {pauses} pause(s)",
+                        now.duration_since(since).as_secs_f64()
+                    );
+                }
+                server.adopt(socket, addr, now);
+            }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
             Err(err) if sys::is_transient_accept_error(&err) => {
                 log::debug!("accept on {}: {err} (skipped)", listener.addr);
             }
             Err(err) => {
-                let why = if sys::is_resource_exhaustion(&err) {
-                    "out of descriptors or memory"
-                } else {
-                    "unexpected error"
-                };
-                log::warn!(
-                    "accept on {} failed ({why}: {err}); pausing accepts for {} ms, \
-                     connected clients are still served",
-                    listener.addr,
-                    ACCEPT_PAUSE.as_millis()
-                );
-                server.accept_paused_until = Some(now + ACCEPT_PAUSE);
+                pause(server, index, &err, now);
                 return;
+            }
+        }
+    }
+}
+
+/// Accept failed in a way that retrying at once would repeat (EMFILE and
+/// friends): stop accepting for a moment. The first failure of an episode
+/// is a warning, later ones are repeated only every ten seconds.
+fn pause(server: &mut Server, index: usize, err: &io::Error, now: Instant) {
+    const REMIND: Duration = Duration::from_secs(10);
+    let why = if sys::is_resource_exhaustion(err) {
+        "out of descriptors or memory"
+    } else {
+        "unexpected error"
+    };
+    let addr = server.listeners[index].addr;
+    server.accept_paused_until = Some(now + ACCEPT_PAUSE);
+    match &mut server.accept_trouble {
+        None => {
+            server.accept_trouble = Some((now, 1));
+            log::warn!(
+                "accept on {addr} failed ({why}: {err}); pausing accepts for {} ms, \
+                 connected clients are still served",
+                ACCEPT_PAUSE.as_millis()
+            );
+        }
+        Some((since, pauses)) => {
+            *pauses += 1;
+            let elapsed = now.duration_since(*since);
+            // About once per REMIND: the pauses are ACCEPT_PAUSE apart.
+            if *pauses % (REMIND.as_millis() / ACCEPT_PAUSE.as_millis()) as u32 == 0 {
+                log::warn!(
+                    "accept on {addr} still failing after {:.0} s ({why}: {err})",
+                    elapsed.as_secs_f64()
+                );
+            } else {
+                log::debug!("accept on {addr} failed again: {err}");
             }
         }
     }
@@ -62,7 +96,8 @@ pub fn receive(
     max_pending: usize,
     stats: &mut Stats,
 ) -> io::Result<()> {
-    let mut budget = EVENT_BUDGET;
+    // At least one full read per event, so a larger --read-buffer is used.
+    let mut budget = EVENT_BUDGET.max(buf.len());
     loop {
         let want = match conn.phase {
             Phase::Echo => max_pending
@@ -90,9 +125,11 @@ pub fn receive(
             return Ok(());
         }
         conn.bytes_in += n as u64;
-        stats.bytes_in += n as u64;
         if conn.phase == Phase::Echo {
+            stats.bytes_in += n as u64;
             writable::send_or_queue(conn, &buf[..n], stats)?;
+        } else {
+            stats.discarded += n as u64;
         }
         budget -= n;
         // A short read means the socket is very likely drained; if more
