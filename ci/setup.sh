@@ -38,11 +38,15 @@ for leg in "${legs[@]}"; do
     esac
 done
 
-missing=()
+# windows and check share the toolchain: list each package once.
+wanted=()
 for pkg in "${apt_pkgs[@]}"; do
+    case " ${wanted[*]} " in *" $pkg "*) ;; *) wanted+=("$pkg") ;; esac
+done
+missing=()
+for pkg in "${wanted[@]}"; do
     if ! dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$'; then
-        # Skip duplicates (windows and check share the toolchain).
-        case " ${missing[*]} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
+        missing+=("$pkg")
     fi
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -54,7 +58,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 \
         install -y -q --no-install-recommends "${missing[@]}"
 else
-    echo "ci/setup.sh: apt packages already installed (${apt_pkgs[*]:-none needed})"
+    echo "ci/setup.sh: apt packages already installed (${wanted[*]:-none needed})"
 fi
 
 if [ "$want_actionlint" = 1 ]; then
