@@ -108,10 +108,12 @@ fn sigterm_flushes_pending_echo(mode: &str) {
     let server_addr = server.addr();
     let deadline = Instant::now() + util::PATIENCE;
     let (client_q, server_q) = loop {
-        let client_q = util::proc::tcp_queues(client, server_addr);
-        let server_q = util::proc::tcp_queues(server_addr, client);
-        if let (Some((0, _)), Some((_, 0))) = (client_q, server_q) {
-            break (client_q.unwrap(), server_q.unwrap());
+        // One reading of the table for both ends, so they are consistent.
+        let table = util::proc::tcp_table(false);
+        let client_q = table.queues(client, server_addr);
+        let server_q = table.queues(server_addr, client);
+        if let (Some(c @ (0, _)), Some(s @ (_, 0))) = (client_q, server_q) {
+            break (c, s);
         }
         assert!(
             Instant::now() < deadline,
@@ -313,4 +315,81 @@ fn a_huge_shutdown_timeout_is_refused_or_harmless() {
             assert!(server.stderr().contains("connections served"));
         }
     }
+}
+
+/// SIGTERM with many clients each owed part of their echo: every client
+/// gets all it sent, then EOF, and the server exits 0 with nobody cut off.
+///
+/// Linux only, like `sigterm_flushes_pending_echo_then_exits_0`: the test
+/// waits in /proc/net/tcp until the server has read every byte sent.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_flushes_every_client_then_exits_0() {
+    const CLIENTS: usize = 50;
+    const EACH: usize = 512 << 10;
+    let mut server = Server::start(&["--max-pending", "1m", "--shutdown-timeout", "20"]);
+    let server_addr = server.addr();
+    let started = Instant::now();
+    let mut clients: Vec<TcpStream> = (0..CLIENTS)
+        .map(|i| {
+            let mut stream = connect(server_addr);
+            let mut data = vec![0u8; EACH];
+            ByteStream::new(1000 + i as u64).fill(&mut data);
+            stream.write_all(&data).expect("send");
+            stream
+        })
+        .collect();
+    eprintln!(
+        "{CLIENTS} clients sent {EACH} B each in {:?}",
+        started.elapsed()
+    );
+    // Wait until nothing is in flight towards the server and the server
+    // has read everything that arrived, on every connection.
+    let pairs: Vec<_> = clients
+        .iter()
+        .map(|c| (c.local_addr().expect("client addr"), server_addr))
+        .collect();
+    let deadline = Instant::now() + util::PATIENCE;
+    loop {
+        let table = util::proc::tcp_table(false);
+        let behind = pairs
+            .iter()
+            .filter(|&&(client, server)| {
+                !matches!(table.queues(client, server), Some((0, _)))
+                    || !matches!(table.queues(server, client), Some((_, 0)))
+            })
+            .count();
+        if behind == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not read all it was sent on {behind} connections"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!(
+        "the server had read every byte {:?} after the start",
+        started.elapsed()
+    );
+    let signalled = Instant::now();
+    server.signal("TERM");
+    for (i, stream) in clients.iter_mut().enumerate() {
+        let received = read_prefix_to_eof(stream, 1000 + i as u64, EACH as u64);
+        assert_eq!(received, EACH as u64, "client {i}: every byte, then EOF");
+    }
+    eprintln!(
+        "every client had its echo {:?} after SIGTERM",
+        signalled.elapsed()
+    );
+    drop(clients);
+    let status = server.wait_exit(util::PATIENCE).expect("server exits");
+    eprintln!("server exited {:?} after SIGTERM", signalled.elapsed());
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains(&format!("{CLIENTS} connections served")),
+        "summary: {stderr}"
+    );
+    assert!(!stderr.contains("cut off"), "nobody is cut off: {stderr}");
 }

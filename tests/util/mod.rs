@@ -656,6 +656,7 @@ impl ByteStream {
 /// `#[cfg(target_os = "linux")]`.
 #[cfg(target_os = "linux")]
 pub mod proc {
+    use std::collections::HashMap;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
     use std::thread;
     use std::time::{Duration, Instant};
@@ -713,22 +714,53 @@ pub mod proc {
     /// acknowledged by the peer, `rx` is data received but not yet read by
     /// the application.
     pub fn tcp_queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
-        let file = if local.is_ipv4() { "tcp" } else { "tcp6" };
-        let table = std::fs::read_to_string(format!("/proc/net/{file}")).ok()?;
+        tcp_table(local.is_ipv6()).queues(local, remote)
+    }
+
+    /// One reading of the established TCP sockets of one family (the table
+    /// may hold thousands of TIME_WAIT lines from earlier tests: read it
+    /// once per look, not once per socket).
+    pub struct TcpTable(HashMap<(SocketAddr, SocketAddr), (u64, u64)>);
+
+    impl TcpTable {
+        /// (tx, rx) queue lengths of the socket `local` -> `remote`.
+        pub fn queues(&self, local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
+            self.0.get(&(local, remote)).copied()
+        }
+    }
+
+    pub fn tcp_table(ipv6: bool) -> TcpTable {
+        let file = if ipv6 { "tcp6" } else { "tcp" };
+        let mut map = HashMap::new();
+        let Ok(table) = std::fs::read_to_string(format!("/proc/net/{file}")) else {
+            return TcpTable(map);
+        };
         for line in table.lines().skip(1) {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() < 5 {
+            let mut cols = line.split_whitespace();
+            let (Some(_), Some(local), Some(remote), Some(state), Some(queues)) = (
+                cols.next(),
+                cols.next(),
+                cols.next(),
+                cols.next(),
+                cols.next(),
+            ) else {
                 continue;
+            };
+            if state != "01" {
+                continue; // only ESTABLISHED
             }
-            if parse_addr(cols[1]) == Some(local) && parse_addr(cols[2]) == Some(remote) {
-                let (tx, rx) = cols[4].split_once(':')?;
-                return Some((
-                    u64::from_str_radix(tx, 16).ok()?,
-                    u64::from_str_radix(rx, 16).ok()?,
-                ));
+            let (Some(local), Some(remote), Some((tx, rx))) = (
+                parse_addr(local),
+                parse_addr(remote),
+                queues.split_once(':'),
+            ) else {
+                continue;
+            };
+            if let (Ok(tx), Ok(rx)) = (u64::from_str_radix(tx, 16), u64::from_str_radix(rx, 16)) {
+                map.insert((local, remote), (tx, rx));
             }
         }
-        None
+        TcpTable(map)
     }
 
     /// `0100007F:8A17` -> 127.0.0.1:35351. The kernel prints the address as
