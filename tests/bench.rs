@@ -504,7 +504,17 @@ fn an_early_close_is_reported() {
 
 #[test]
 fn a_reset_is_reported() {
-    let (out, _) = bench_faulty(Fault::Reset, &[]);
+    let (out, a) = bench_faulty(Fault::Reset, &[]);
+    if cfg!(windows) && figure(&out, "resets") == 0 {
+        // wine (where the Windows build is tested) closes a SO_LINGER 0
+        // socket with FIN, not RST: then the bench sees the early EOF.
+        let line = format!(
+            "offset {}: expected 0x{:02x}, got EOF",
+            a.offset, a.expected
+        );
+        assert!(out.stdout.contains(&line), "want `{line}`\n{out}");
+        return;
+    }
     assert!(figure(&out, "resets") >= 1, "{out}");
     assert!(out.stdout.contains("connection reset"), "{out}");
 }

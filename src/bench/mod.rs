@@ -324,6 +324,7 @@ fn drive(plan: &Arc<Plan>, server_pid: Option<u32>) -> Result<Report, Box<dyn Er
     for go in &gos {
         let _ = go.send(());
     }
+    progress.rebase(&lives);
     let warmup_end = Instant::now() + plan.warmup;
     let mut cpu_start = None;
     let mut cpu_end = None;

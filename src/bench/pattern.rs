@@ -38,7 +38,7 @@ const fn build_table() -> [u64; PERIOD] {
     let mut t = [0u64; PERIOD];
     let mut i = 0;
     while i < PERIOD {
-        t[i] = mix(i as u64 ^ 0x5EED_0F_B10C);
+        t[i] = mix(i as u64 ^ 0x5EED_0F0B_10C0_FFEE);
         i += 1;
     }
     t
@@ -55,7 +55,7 @@ pub struct Pattern {
 impl Pattern {
     pub fn new(conn: u64) -> Self {
         Pattern {
-            seed: mix(conn ^ 0xC0_4E_C7_10_4E),
+            seed: mix(conn ^ 0xC04E_C710_4E00_BEEF),
         }
     }
 

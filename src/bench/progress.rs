@@ -35,6 +35,15 @@ impl Progress {
         }
     }
 
+    /// Start counting rates from here (the load begins).
+    pub fn rebase(&mut self, lives: &[Arc<Live>]) {
+        let completed = lives
+            .iter()
+            .map(|l| l.completed.load(Ordering::Relaxed))
+            .sum();
+        self.last = Some((Instant::now(), completed));
+    }
+
     /// Redraw the line: `stage` (connecting, running, ...), rates since the
     /// previous call, connections up and faults.
     pub fn show(&mut self, stage: &str, lives: &[Arc<Live>], total: usize, size: u64) {
