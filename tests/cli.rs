@@ -122,8 +122,10 @@ fn host_and_port_come_from_the_environment() {
         .env("POLLMUX_MAX_CONNECTIONS", "1");
     let server = Server::spawn(cmd, 1);
     assert!(server.addr().ip().is_loopback() && server.addr().is_ipv4());
+    // The startup log line precedes the `listening on` line, but it comes
+    // through another pipe: wait for it rather than race its reader.
     assert!(
-        server.stderr().contains("up to 1 clients"),
+        server.wait_for_stderr("up to 1 clients", util::PATIENCE),
         "POLLMUX_MAX_CONNECTIONS should be used:\n{}",
         server.stderr()
     );

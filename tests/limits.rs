@@ -242,10 +242,8 @@ fn out_of_descriptors_pauses_accepting_without_spinning() {
     // Wording differs between versions ("accepting connections again",
     // "accepting again after ..."): a line about accepting, again.
     assert!(
-        server
-            .stderr()
-            .lines()
-            .any(|l| l.contains("accepting") && l.contains("again")),
+        server.wait_for_stderr_line(util::PATIENCE, |l| l.contains("accepting")
+            && l.contains("again")),
         "the server should say when it accepts again"
     );
     drop(fresh);

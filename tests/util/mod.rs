@@ -274,10 +274,19 @@ impl Server {
         self.stderr.text()
     }
 
-    /// Wait (bounded) until stderr contains `needle`.
+    /// Wait (bounded) until stderr contains `needle`. Use this rather than
+    /// `stderr()` right after an event: stdout and stderr are read by two
+    /// threads, so a log line written before the `listening on` line may
+    /// still be on its way.
     pub fn wait_for_stderr(&self, needle: &str, timeout: Duration) -> bool {
         self.stderr
             .wait_until(timeout, |text| text.contains(needle))
+    }
+
+    /// Wait (bounded) until some stderr line satisfies `pred`.
+    pub fn wait_for_stderr_line(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        self.stderr
+            .wait_until(timeout, |text| text.lines().any(&pred))
     }
 
     /// Whether the process is still running (not exited, not a zombie).
