@@ -492,6 +492,9 @@ pub enum Closed {
 
 /// Read (discarding data) until the server closes the connection or
 /// `timeout` passes; `None` means it was still open at the deadline.
+/// Callers accept either kind of close: the server may reset a connection it
+/// drops with unread data, and under wine (IOCP/AFD emulated on Linux
+/// sockets) a reset is read as `Ok(0)`, i.e. EOF, not `ConnectionReset`.
 pub fn wait_closed(stream: &mut TcpStream, timeout: Duration) -> Option<Closed> {
     let deadline = Instant::now() + timeout;
     let mut buf = [0u8; 4096];
