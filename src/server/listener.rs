@@ -137,7 +137,7 @@ fn listen(addr: SocketAddr, backlog: i32, ipv6_only: bool) -> io::Result<Bound> 
 /// The OS message plus a hint for the two mistakes people make most.
 fn describe(err: &io::Error) -> String {
     match err.kind() {
-        io::ErrorKind::AddrInUse => format!("{err} (is another server using this port?)"),
+        io::ErrorKind::AddrInUse => format!("{err} (port in use: is another server on it?)"),
         io::ErrorKind::PermissionDenied => {
             format!("{err} (ports below 1024 need privileges; try --port 8888)")
         }
