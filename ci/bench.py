@@ -386,7 +386,10 @@ def render(opts, profiles, servers, results, syscalls, tools, started, finished,
       "run of one message per connection, so setup and teardown cancel), "
       "from `strace -c -f` on the server" + (" and, for b, from a `perf stat -e "
       "raw_syscalls:sys_enter` counter that does not slow the server" if "perf" in tools else "")
-      + ". RSS/conn is the server's VmRSS with all connections open minus before the "
+      + " (not for e: its idle connections only add setup and teardown, which the "
+      "marginal count cancels, and 10,000 connects under ptrace take minutes). "
+      "strace slows the server, so an event loop sees larger batches (fewer waits per "
+      "message) than without it. RSS/conn is the server's VmRSS with all connections open minus before the "
       "first connect, divided by the connections held (10,100 in e).")
     w("")
     header = ("| profile | server | msgs/s | × | MiB/s | × | p99 µs | × | CPU µs/msg | × | "

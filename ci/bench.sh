@@ -7,7 +7,7 @@
 # `pollmux bench`, servers interleaved, >= 3 runs per cell (median, min, max),
 # server CPU per message from /proc, syscalls per message from `strace -c -f`,
 # RSS per idle connection; prints one table with ratios to pollmux and writes
-# BENCHMARKS.md. Linux only. Not part of the test command; takes ~10 minutes.
+# BENCHMARKS.md. Linux only. Not part of the test command; takes about 10 minutes.
 #
 #   ci/bench.sh                       # the full run, writes BENCHMARKS.md
 #   ci/bench.sh --runs 1 --duration 1 --profiles b --output -   # a quick look

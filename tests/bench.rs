@@ -542,3 +542,46 @@ fn a_fault_shows_in_the_json_too() {
         "{out}"
     );
 }
+
+// ------------------------------------------------------ every poll mode
+
+/// The bench's own registration modes: each must pass a clean run (with
+/// pipelining, half-close and idle connections) and still see an early
+/// close as an EOF. A mode the platform's poller lacks is skipped.
+#[test]
+fn every_poll_mode_verifies_and_sees_eof() {
+    let server = Server::start(&[]);
+    for mode in ["level", "oneshot", "edge"] {
+        let out = bench(
+            server.addr(),
+            &[
+                "--poll-mode",
+                mode,
+                "--half-close",
+                "--connections",
+                "4",
+                "--size",
+                "100000",
+                "--depth",
+                "3",
+                "--messages",
+                "24",
+                "--warmup",
+                "0",
+                "--idle",
+                "3",
+            ],
+        );
+        if out.code() == 1 && out.stderr.contains("not supported by this platform") {
+            continue;
+        }
+        assert_clean(&out);
+
+        let (out, a) = bench_faulty(Fault::CloseEarly, &["--poll-mode", mode]);
+        let line = format!(
+            "offset {}: expected 0x{:02x}, got EOF",
+            a.offset, a.expected
+        );
+        assert!(out.stdout.contains(&line), "{mode}: want `{line}`\n{out}");
+    }
+}

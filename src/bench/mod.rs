@@ -107,10 +107,28 @@ pub struct BenchArgs {
     #[arg(long, env = "POLLMUX_BENCH_JSON")]
     pub json: bool,
 
+    /// How the bench's own sockets are registered: auto = level-triggered
+    /// where the backend has it, else oneshot; edge is for epoll and kqueue.
+    #[arg(long, env = "POLLMUX_BENCH_POLL_MODE", value_enum, default_value_t = BenchPollMode::Auto)]
+    pub poll_mode: BenchPollMode,
+
     /// Linux: the server's process id, to report its CPU time per message and
     /// its memory per connection from /proc over the same measured phase.
     #[arg(long, env = "POLLMUX_BENCH_SERVER_PID")]
     pub server_pid: Option<u32>,
+}
+
+/// `--poll-mode` of the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchPollMode {
+    /// Level where supported, else oneshot.
+    Auto,
+    /// Edge-triggered: register once for reading and writing.
+    Edge,
+    /// Level-triggered: re-register only when the interest changes.
+    Level,
+    /// Oneshot: re-arm after every event.
+    Oneshot,
 }
 
 fn parse_message_size(text: &str) -> Result<usize, String> {
@@ -162,6 +180,7 @@ pub struct Plan {
     pub timeout: Duration,
     pub rate: Option<f64>,
     pub half_close: bool,
+    pub poll_mode: BenchPollMode,
 }
 
 /// The connections one thread drives: ids of its active and idle ones.
@@ -232,6 +251,7 @@ fn plan(args: &BenchArgs) -> Result<Plan, Box<dyn Error>> {
         timeout: args.timeout,
         rate: args.rate,
         half_close: args.half_close,
+        poll_mode: args.poll_mode,
     })
 }
 
@@ -474,6 +494,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             rate: None,
             half_close: false,
+            poll_mode: BenchPollMode::Auto,
         }
     }
 
