@@ -5,15 +5,17 @@
 //! schema the README documents.
 //!
 //! The faulty servers run inside the test, one std thread per connection:
-//! each echoes faithfully except at stream offset `AT` of every connection,
-//! where it drops, duplicates or swaps bytes, adds one, closes, resets or
-//! goes silent — and records what the bench should then report.
+//! each echoes faithfully except at stream offset `AT` of the first
+//! connection that gets there, where it drops, duplicates or swaps bytes,
+//! adds one, closes, resets or goes silent — and records what the bench
+//! should then report.
 
 mod util;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -335,11 +337,13 @@ impl FaultyServer {
         let addr = listener.local_addr().expect("its address");
         let applied = Arc::new(Mutex::new(None));
         let record = Arc::clone(&applied);
+        let claimed = Arc::new(AtomicBool::new(false));
         // Detached: blocks in accept until the test process ends.
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let record = Arc::clone(&record);
-                thread::spawn(move || faulty_echo(stream, fault, &record));
+                let claimed = Arc::clone(&claimed);
+                thread::spawn(move || faulty_echo(stream, fault, &record, &claimed));
             }
         });
         FaultyServer { addr, applied }
@@ -351,7 +355,12 @@ impl FaultyServer {
 }
 
 /// Echo `stream`, breaking it once at offset `AT` the way `fault` says.
-fn faulty_echo(mut stream: TcpStream, fault: Fault, record: &Mutex<Option<Applied>>) {
+fn faulty_echo(
+    mut stream: TcpStream,
+    fault: Fault,
+    record: &Mutex<Option<Applied>>,
+    claimed: &AtomicBool,
+) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(PATIENCE));
     let mut buf = [0u8; 4096];
@@ -364,8 +373,13 @@ fn faulty_echo(mut stream: TcpStream, fault: Fault, record: &Mutex<Option<Applie
         };
         let mut out = buf[..n].to_vec();
         let end = offset + n as u64;
-        if !done && (offset..end).contains(&AT) {
+        // Only the first connection to reach `AT` breaks (so the bench's
+        // first failure is the one recorded); the others echo faithfully.
+        let at_fault = !done && (offset..end).contains(&AT);
+        if at_fault {
             done = true;
+        }
+        if at_fault && !claimed.swap(true, Ordering::SeqCst) {
             let i = (AT - offset) as usize;
             let note = |offset: u64, expected: u8, got: u8| {
                 let mut r = record.lock().unwrap_or_else(|e| e.into_inner());
