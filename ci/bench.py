@@ -30,6 +30,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Everything after this line in BENCHMARKS.md is hand-written analysis that a
+# new run keeps (the figures above it are replaced).
+KEEP_MARKER = "<!-- analysis below: kept when ci/bench.sh rewrites this file -->"
 
 # name -> argv after the binary (each prints `listening on ADDR`).
 SERVERS = [
@@ -271,14 +274,15 @@ def main():
     profiles = [p for p in opts.profiles if p in PROFILES]
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = loadavg()
-    cpu_start = os.times()
 
     results = {}  # (profile, server) -> list of bench JSON objects
+    loads = []  # 1-minute load average before each run
     for p in profiles:
         prof = PROFILES[p]
         for r in range(opts.runs):
             for name, binary, argv in servers:
                 log(f"[{p}] run {r + 1}/{opts.runs}: {name}")
+                loads.append(float(loadavg().split()[0]))
                 # taskset execs the server: the pid is the server's own.
                 server = Server(pin(0) + [binary] + argv)
                 pid = server.pid()
@@ -315,15 +319,21 @@ def main():
                     log(f"  failed: {err}")
                 log(f"  {syscalls.get((p, name, tool))}")
 
-    cpu_end = os.times()
     finished = datetime.datetime.now(datetime.timezone.utc)
     report = render(opts, profiles, servers, results, syscalls, tools, started, finished,
-                    load_before, loadavg(), cpu_end.children_user + cpu_end.children_system
-                    - cpu_start.children_user - cpu_start.children_system)
+                    load_before, loadavg(), loads)
     print(report)
     if opts.output != "-":
+        kept = ""
+        try:
+            with open(opts.output) as f:
+                old = f.read()
+            if KEEP_MARKER in old:
+                kept = old[old.index(KEEP_MARKER):]
+        except OSError:
+            pass
         with open(opts.output, "w") as f:
-            f.write(report)
+            f.write(report + ("\n" + kept if kept else ""))
         log(f"wrote {opts.output}")
     failed = [k for k, runs in results.items() for r in runs if not r.get("ok")]
     return 1 if failed else 0
@@ -354,7 +364,7 @@ def cell_stats(runs, profile):
 
 
 def render(opts, profiles, servers, results, syscalls, tools, started, finished,
-           load_before, load_after, child_cpu):
+           load_before, load_after, loads):
     lines = []
     w = lines.append
     w("# Benchmarks")
@@ -374,6 +384,16 @@ def render(opts, profiles, servers, results, syscalls, tools, started, finished,
       f"interleaved (each profile runs the servers in turn, round after round); "
       f"{opts.duration} s measured after {opts.warmup} s warmup.")
     w(f"- Load average before / after: {load_before} / {load_after}.")
+    cores = os.cpu_count() or 1
+    if loads:
+        w(f"- 1-minute load average sampled before each run: median "
+          f"{statistics.median(loads):.1f}, max {max(loads):.1f}, on {cores} cores "
+          f"(the server and the bench themselves account for up to 2).")
+        if statistics.median(loads) > cores + 1:
+            w("- **This run was disturbed by other load**: other processes wanted the "
+              "cores the server and the bench were pinned to for much of it, which "
+              "inflates latency percentiles and scatters throughput; ratios of CPU per "
+              "message and syscalls per message are the least affected figures.")
     w("- **This machine is shared and noisy**: other people build and test on the same two "
       "cores while this runs. Absolute figures move from run to run; compare the ratios "
       "within one table, and look at min–max before trusting a difference under ~10%.")
