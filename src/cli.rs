@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "pollmux", version = crate::VERSION, propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 success, 1 runtime failure (bench: any verification failure), 2 usage error."
+    after_help = "Exit codes: 0 success, 1 runtime failure (bench: any verification failure), \
+                  2 usage error, 130 a second Ctrl-C while the server drains."
 )]
 pub struct Cli {
     /// More log output (-v debug, -vv trace). Overrides RUST_LOG.
@@ -52,9 +53,11 @@ pub enum Command {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
-    /// Print a man page (roff) to stdout: pollmux(1), or pollmux-serve(1) etc.
+    /// Print a man page (roff) to stdout: pollmux(1), or with a subcommand
+    /// name its own page (`pollmux man serve` prints pollmux-serve(1)).
     Man {
-        /// The subcommand whose page to print (serve, client, bench).
+        /// The subcommand whose page to print.
+        #[arg(value_parser = ["serve", "client", "bench", "completions", "man"])]
         command: Option<String>,
     },
 }

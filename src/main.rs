@@ -104,8 +104,7 @@ fn man_page(command: Option<&str>) -> Result<clap_mangen::Man> {
     };
     let sub = top
         .find_subcommand(name)
-        .filter(|sub| !matches!(sub.get_name(), "man" | "completions" | "help"))
-        .ok_or_else(|| format!("no man page for '{name}' (try serve, client or bench)"))?
+        .ok_or_else(|| format!("no man page for '{name}'"))?
         .clone();
     let page_name = format!("pollmux-{}", sub.get_name());
     let sub = sub

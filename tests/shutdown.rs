@@ -411,3 +411,32 @@ fn sigterm_flushes_every_client_then_exits_0() {
     );
     assert!(!stderr.contains("cut off"), "nobody is cut off: {stderr}");
 }
+
+/// A connected client that owes nothing and is owed nothing does not hold
+/// up shutdown: it gets EOF at once, the server exits long before
+/// `--shutdown-timeout`, and the summary does not count it as cut off.
+#[test]
+fn an_idle_connected_client_does_not_delay_shutdown() {
+    let mut server = Server::start(&["--shutdown-timeout", "30"]);
+    let mut idle = connect(server.addr());
+    util::assert_echo(&mut idle, b"still here");
+    let started = Instant::now();
+    server.signal("TERM");
+    assert_eq!(
+        util::wait_closed(&mut idle, util::PATIENCE),
+        Some(util::Closed::Eof),
+        "an orderly FIN, not a reset"
+    );
+    let status = server.wait_exit(util::PATIENCE).expect("server exits");
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        took < Duration::from_secs(10),
+        "exit took {took:?}: the idle client held the 30 s drain"
+    );
+    let stderr = server.stderr();
+    assert!(
+        !stderr.contains("cut off"),
+        "nothing was owed, nobody was cut off:\n{stderr}"
+    );
+}

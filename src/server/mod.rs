@@ -375,6 +375,22 @@ impl Server {
             }
             conn.phase = Phase::Linger;
         }
+        if conn.phase == Phase::Linger {
+            // Closing with unread input would send RST, which can destroy
+            // echo bytes still queued in the kernel. With the input drained,
+            // close sends FIN after them: safe to close at once.
+            match readable::discard(conn, &mut self.buf, &mut self.stats) {
+                Ok(true) => {
+                    exceptional::close(self, slot, Reason::Shutdown);
+                    return;
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    exceptional::close(self, slot, Reason::Failed(err));
+                    return;
+                }
+            }
+        }
         let wanted = conn.interest(max_pending);
         if wanted != conn.armed {
             if let Err(err) = conn.source.rearm(wanted.event(key)) {
@@ -507,8 +523,13 @@ impl Server {
             self.conns.len(),
             self.config.shutdown_timeout.as_secs_f64()
         );
-        // Dropping a listener deletes it from the poller and closes it, so new
-        // clients are refused instead of waiting in a backlog nobody reads.
+        // Take in clients whose handshake already completed, so they get an
+        // orderly close rather than a reset when the listener goes. Dropping
+        // a listener deletes it from the poller and closes it; later clients
+        // are refused.
+        for index in 0..self.listeners.len() {
+            readable::accept(self, index, now);
+        }
         self.listeners.clear();
         self.draining = true;
         self.drain_deadline = now.checked_add(self.config.shutdown_timeout);
@@ -524,7 +545,18 @@ impl Server {
     }
 
     fn finish(&mut self) -> Summary {
-        let cut_off = self.conns.len();
+        // Clients still owed bytes at the deadline; the rest had all of
+        // theirs and were only slow to close.
+        let cut_off = self
+            .conns
+            .keys()
+            .into_iter()
+            .filter(|&slot| {
+                self.conns
+                    .get_mut(slot)
+                    .is_some_and(|c| !c.pending.is_empty() || c.phase == Phase::Flush)
+            })
+            .count();
         for slot in self.conns.keys() {
             exceptional::close(self, slot, Reason::Shutdown);
         }

@@ -88,6 +88,28 @@ fn pause(server: &mut Server, index: usize, err: &io::Error, now: Instant) {
     }
 }
 
+/// At shutdown, after FIN: read and drop what the client still sends.
+/// `Ok(true)` once its input is empty (WouldBlock) or ended (EOF), so the
+/// socket can close without a reset; `Ok(false)` if the budget ran out first.
+pub fn discard(conn: &mut Connection, buf: &mut [u8], stats: &mut Stats) -> io::Result<bool> {
+    let mut budget = EVENT_BUDGET.max(buf.len());
+    while budget > 0 {
+        let want = buf.len().min(budget);
+        match conn.source.socket().read(&mut buf[..want]) {
+            Ok(0) => return Ok(true),
+            Ok(n) => {
+                conn.bytes_in += n as u64;
+                stats.discarded += n as u64;
+                budget -= n;
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(false)
+}
+
 /// Receive what the client sent and echo it; returns an error when the
 /// connection is broken (the caller closes it).
 pub fn receive(
@@ -99,17 +121,16 @@ pub fn receive(
     // At least one full read per event, so a larger --read-buffer is used.
     let mut budget = EVENT_BUDGET.max(buf.len());
     loop {
-        let want = match conn.phase {
-            Phase::Echo => max_pending
-                .saturating_sub(conn.pending.len())
-                .min(buf.len()),
-            Phase::Linger => buf.len(),
-            // Nothing more is read from a client that is done or while the
-            // server flushes at shutdown (an error/hang-up hint can still
-            // report "readable"; the write side will find the truth).
-            Phase::PeerDone | Phase::Flush => return Ok(()),
+        // Only a client being echoed is read here: one that is done, or any
+        // client at shutdown, is not (an error/hang-up hint can still report
+        // "readable"; the write side or `discard` finds the truth).
+        if conn.phase != Phase::Echo {
+            return Ok(());
         }
-        .min(budget);
+        let want = max_pending
+            .saturating_sub(conn.pending.len())
+            .min(buf.len())
+            .min(budget);
         if want == 0 {
             return Ok(());
         }
@@ -125,12 +146,8 @@ pub fn receive(
             return Ok(());
         }
         conn.bytes_in += n as u64;
-        if conn.phase == Phase::Echo {
-            stats.bytes_in += n as u64;
-            writable::send_or_queue(conn, &buf[..n], stats)?;
-        } else {
-            stats.discarded += n as u64;
-        }
+        stats.bytes_in += n as u64;
+        writable::send_or_queue(conn, &buf[..n], stats)?;
         budget -= n;
         // A short read means the socket is very likely drained; if more
         // arrived meanwhile, the poller reports it again (level or re-armed
