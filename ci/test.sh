@@ -183,6 +183,11 @@ leg_linux() {
     esac
     run "$bin" --version
     printf '    release binary: %s bytes\n' "$(wc -c <"$bin" | tr -d ' ')"
+    # The release workflow's packaging step, on this binary: man pages and
+    # completions must come out of it, and the archive must be complete.
+    local host
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    run bash ci/release.sh package "$host" "$bin" target-dist
 }
 leg_native() { leg_linux; }
 
