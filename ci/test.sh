@@ -4,8 +4,8 @@
 #   lint     cargo fmt --check; clippy -D warnings; shellcheck on ci/; actionlint
 #            on both workflows; `cargo package --list` holds no junk
 #   linux    the whole suite on Linux (epoll), debug and release; proves the
-#            server really uses epoll (`native` is the same leg, for macOS and
-#            Windows runners)
+#            server really uses epoll; packs the release binary as the release
+#            workflow does (`native` is the same leg, for macOS and Windows)
 #   poll     the whole suite again on polling's poll(2) backend, in its own
 #            target dir; proves the backend really changed
 #   cases    the outside black-box cases (../shared/cases) against the release binary
@@ -164,8 +164,12 @@ $junk"
 # The whole suite on this machine's own OS: here Linux (epoll); GitHub's
 # macOS and Windows runners run the same leg as `ci/test.sh native`.
 leg_linux() {
-    run cargo test --locked
-    run cargo test --locked --release
+    # --no-fail-fast: every test binary runs, and release runs even when
+    # debug failed, so one report shows every failure.
+    local failed=0
+    run cargo test --locked --no-fail-fast || failed=1
+    run cargo test --locked --no-fail-fast --release || failed=1
+    [ "$failed" -eq 0 ] || die "the test suite failed (see above)"
     local bin=target/release/pollmux
     case $(uname -s) in
         Linux)
@@ -201,7 +205,7 @@ leg_poll() {
     log "polling at $src still honours --cfg polling_test_poll_backend"
     export RUSTFLAGS="${RUSTFLAGS:-} --cfg polling_test_poll_backend"
     export CARGO_TARGET_DIR="$ROOT/target-poll"
-    run cargo test --locked
+    run cargo test --locked --no-fail-fast
     log "backend check: this build must use poll(2), with no epoll instance"
     check_backend poll unsupported no "$CARGO_TARGET_DIR/debug/pollmux"
 }
@@ -238,7 +242,7 @@ leg_windows() {
     wine_shim "$tdir"
     local cargo_args=(--locked "-Zbuild-std=std,panic_abort" --target "$WIN_TARGET")
     cross_cargo "$tdir" build "${cargo_args[@]}"
-    cross_cargo "$tdir" test "${cargo_args[@]}" --config "target.$WIN_TARGET.runner='wine'"
+    cross_cargo "$tdir" test "${cargo_args[@]}" --no-fail-fast --config "target.$WIN_TARGET.runner='wine'"
     local exe="$tdir/$WIN_TARGET/debug/pollmux.exe"
     run wine "$exe" --version
     log "backend check: the .exe under wine must use IOCP/AFD"
