@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod logging;
+mod registration;
 pub mod server;
 mod sys;
 

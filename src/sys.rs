@@ -117,6 +117,16 @@ pub fn prepare_stream(socket: &Socket) -> io::Result<()> {
     Ok(())
 }
 
+/// A nonblocking connect that has not finished yet: EINPROGRESS on Unix,
+/// WSAEWOULDBLOCK on Windows.
+pub fn is_connect_in_progress(err: &io::Error) -> bool {
+    #[cfg(unix)]
+    if err.raw_os_error() == Some(libc::EINPROGRESS) {
+        return true;
+    }
+    err.kind() == io::ErrorKind::WouldBlock
+}
+
 /// Let a restarted server bind its port at once. Unix only: on Windows
 /// SO_REUSEADDR would let another process take over a port in use.
 pub fn allow_quick_rebind(socket: &Socket) -> io::Result<()> {

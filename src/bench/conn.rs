@@ -1,4 +1,4 @@
-//! One bench connection: its socket (owned through [`Watched`]), where its
+//! One bench connection: its socket (owned through [`Registered`]), where its
 //! stream stands in each direction, and what it is waiting for.
 //!
 //! A connection's stream is counted in three places: `limit` (bytes it is
@@ -7,84 +7,23 @@
 //! never legitimately have echoed more than `sent`, so anything beyond it is
 //! an extra byte; anything short of it at EOF is a truncation.
 
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-
-use polling::{Event, PollMode, Poller};
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::pattern::Pattern;
-
-/// The one owner of a socket the bench's poller watches.
-///
-/// `Poller::add` is `unsafe` because a source must leave the poller before
-/// it is closed. Here the socket is reachable only through this owner and
-/// `Drop` deletes it from the poller before the socket itself is dropped.
-pub struct Watched {
-    socket: Socket,
-    poller: Arc<Poller>,
-    mode: PollMode,
-}
-
-impl Watched {
-    pub fn new(
-        poller: &Arc<Poller>,
-        socket: Socket,
-        interest: Event,
-        mode: PollMode,
-    ) -> io::Result<Self> {
-        // SAFETY: `socket` moves into the returned owner and nothing else
-        // holds it; `Drop` deletes it from this same poller before the socket
-        // is closed. If `add` fails the socket was never registered.
-        unsafe { poller.add_with_mode(&socket, interest, mode)? };
-        Ok(Watched {
-            socket,
-            poller: Arc::clone(poller),
-            mode,
-        })
-    }
-
-    pub fn rearm(&self, interest: Event) -> io::Result<()> {
-        self.poller
-            .modify_with_mode(&self.socket, interest, self.mode)
-    }
-
-    pub fn socket(&self) -> &Socket {
-        &self.socket
-    }
-}
-
-impl Drop for Watched {
-    fn drop(&mut self) {
-        // Nothing useful to do if this fails: the socket is closed next.
-        let _ = self.poller.delete(&self.socket);
-    }
-}
+pub use crate::registration::{Interest, Registered};
 
 /// Start a nonblocking connect; `Ok(true)` when it completed at once.
 pub fn start_connect(addr: SocketAddr) -> io::Result<(Socket, bool)> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_nonblocking(true)?;
-    socket.set_tcp_nodelay(true)?;
-    #[cfg(target_vendor = "apple")]
-    socket.set_nosigpipe(true)?;
+    crate::sys::prepare_stream(&socket)?;
     match socket.connect(&SockAddr::from(addr)) {
         Ok(()) => Ok((socket, true)),
-        Err(err) if connect_in_progress(&err) => Ok((socket, false)),
+        Err(err) if crate::sys::is_connect_in_progress(&err) => Ok((socket, false)),
         Err(err) => Err(err),
     }
-}
-
-/// A nonblocking connect that has not finished yet (EINPROGRESS on Unix,
-/// WSAEWOULDBLOCK on Windows).
-fn connect_in_progress(err: &io::Error) -> bool {
-    #[cfg(unix)]
-    if err.raw_os_error() == Some(libc::EINPROGRESS) {
-        return true;
-    }
-    err.kind() == io::ErrorKind::WouldBlock
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,26 +50,9 @@ pub enum Phase {
     Failed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Interest {
-    pub read: bool,
-    pub write: bool,
-}
-
-impl Interest {
-    pub const NONE: Interest = Interest {
-        read: false,
-        write: false,
-    };
-
-    pub fn event(self, key: usize) -> Event {
-        Event::new(key, self.read, self.write)
-    }
-}
-
 pub struct Conn {
     /// `None` once closed.
-    pub source: Option<Watched>,
+    pub source: Option<Registered>,
     /// Global connection number: the `K` in failure reports and the pattern's key.
     pub id: u64,
     pub kind: Kind,

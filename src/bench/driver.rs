@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use polling::{Events, PollMode, Poller};
 
-use super::conn::{start_connect, Conn, Interest, Kind, Phase, Watched};
+use super::conn::{start_connect, Conn, Interest, Kind, Phase, Registered};
 use super::fault::{Class, Fault};
 use super::procfs;
 use super::progress::Live;
@@ -329,7 +329,7 @@ impl Worker {
                 read: done || edge,
                 write: !done || edge,
             };
-            Watched::new(&self.poller, socket, interest.event(key), self.mode)
+            Registered::new(&self.poller, socket, interest.event(key), self.mode)
                 .map(|w| (w, done, interest))
         });
         match result {
@@ -859,7 +859,7 @@ impl Worker {
         self.close(key, false);
     }
 
-    /// Close a connection (its `Watched` owner deletes it from the poller)
+    /// Close a connection (its `Registered` owner deletes it from the poller)
     /// and do the book-keeping; `ok`: it finished cleanly.
     fn close(&mut self, key: usize, ok: bool) {
         let conn = &mut self.conns[key];

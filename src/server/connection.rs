@@ -5,9 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use polling::Event;
-
-use super::registration::Registered;
+use crate::registration::{Interest, Registered};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,29 +20,6 @@ pub enum Phase {
     /// closes, so closing never turns into a reset that could cut off echo
     /// bytes still in flight.
     Linger,
-}
-
-/// What the poller should watch for, as two flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Interest {
-    pub read: bool,
-    pub write: bool,
-}
-
-impl Interest {
-    pub const NONE: Interest = Interest {
-        read: false,
-        write: false,
-    };
-
-    pub fn event(self, key: usize) -> Event {
-        match (self.read, self.write) {
-            (true, true) => Event::all(key),
-            (true, false) => Event::readable(key),
-            (false, true) => Event::writable(key),
-            (false, false) => Event::none(key),
-        }
-    }
 }
 
 /// Bytes received and not yet echoed. Empty and unallocated while the

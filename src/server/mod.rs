@@ -7,7 +7,6 @@ mod connection;
 mod exceptional;
 mod listener;
 mod readable;
-mod registration;
 mod slab;
 mod timers;
 mod writable;
@@ -23,10 +22,10 @@ use polling::{Event, Events, PollMode, Poller};
 use socket2::Socket;
 
 use crate::cli::{PollModeArg, ServeArgs};
+use crate::registration::{Interest, Registered};
 use crate::sys;
-use connection::{Connection, Interest, Pending, Phase};
+use connection::{Connection, Pending, Phase};
 use exceptional::Reason;
-use registration::Registered;
 use slab::Slab;
 use timers::Deadlines;
 

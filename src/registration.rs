@@ -1,4 +1,5 @@
-//! The one owner of every socket the poller watches.
+//! The one owner of every socket a poller watches (the server's and the
+//! bench's), and the read/write interest it is armed with.
 //!
 //! `polling::Poller::add` is `unsafe` because the poller must forget a source
 //! before the source is closed (on Windows the AFD machinery would otherwise
@@ -11,6 +12,24 @@ use std::sync::Arc;
 
 use polling::{Event, PollMode, Poller};
 use socket2::Socket;
+
+/// What the poller should watch for, as two flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Interest {
+    pub read: bool,
+    pub write: bool,
+}
+
+impl Interest {
+    pub const NONE: Interest = Interest {
+        read: false,
+        write: false,
+    };
+
+    pub fn event(self, key: usize) -> Event {
+        Event::new(key, self.read, self.write)
+    }
+}
 
 pub struct Registered {
     socket: Socket,
