@@ -17,8 +17,11 @@ use std::time::{Duration, Instant};
 use util::{connect, ByteStream, Server};
 
 /// A client that writes (nonblocking) until the kernel stops taking bytes
-/// and never reads, so the server holds echo bytes for it that it cannot
-/// send. Returns the stream (made blocking again) and how much it sent.
+/// for good and never reads, so the server holds echo bytes for it that it
+/// cannot send. A first WouldBlock only means the server has not caught up
+/// yet (its send queue and the client's receive queue can take megabytes):
+/// the client keeps offering bytes until none has been taken for 300 ms.
+/// Returns the stream (made blocking again) and how much it sent.
 fn stalled_client(server: &Server, seed: u64) -> (TcpStream, u64) {
     let mut stream = connect(server.addr());
     // One round trip first: the server has accepted this connection (a
@@ -30,18 +33,24 @@ fn stalled_client(server: &Server, seed: u64) -> (TcpStream, u64) {
     let mut chunk = vec![0u8; 64 << 10];
     let mut sent = 0u64;
     let deadline = Instant::now() + util::PATIENCE;
-    'fill: loop {
-        data.fill(&mut chunk);
-        let mut unsent = &chunk[..];
-        while !unsent.is_empty() {
-            match (&stream).write(unsent) {
-                Ok(n) => {
-                    sent += n as u64;
-                    unsent = &unsent[n..];
+    let mut last_progress = Instant::now();
+    data.fill(&mut chunk);
+    let mut unsent_from = 0;
+    while last_progress.elapsed() < Duration::from_millis(300) {
+        match (&stream).write(&chunk[unsent_from..]) {
+            Ok(n) => {
+                sent += n as u64;
+                unsent_from += n;
+                if unsent_from == chunk.len() {
+                    data.fill(&mut chunk);
+                    unsent_from = 0;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 'fill,
-                Err(e) => panic!("write failed after {sent} bytes: {e}"),
+                last_progress = Instant::now();
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("write failed after {sent} bytes: {e}"),
         }
         assert!(Instant::now() < deadline, "the kernel never pushed back");
     }
