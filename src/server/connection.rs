@@ -86,6 +86,8 @@ pub struct Connection {
     pub deadline: Option<Instant>,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Bytes read and dropped after shutdown sent FIN.
+    pub discarded: u64,
 }
 
 impl Connection {

@@ -376,8 +376,8 @@ impl Server {
         }
         if conn.phase == Phase::Linger {
             // Closing with unread input would send RST, which can destroy
-            // echo bytes still queued in the kernel. With the input drained,
-            // close sends FIN after them: safe to close at once.
+            // echo bytes still queued in the kernel: close only once the
+            // client ended its input, or at once if it has been quiet.
             match readable::discard(conn, &mut self.buf, &mut self.stats) {
                 Ok(true) => {
                     exceptional::close(self, slot, Reason::Shutdown);
@@ -440,6 +440,7 @@ impl Server {
             deadline,
             bytes_in: 0,
             bytes_out: 0,
+            discarded: 0,
         });
         debug_assert_eq!(inserted, slot);
         if let Some(at) = deadline {

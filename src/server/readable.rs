@@ -89,8 +89,11 @@ fn pause(server: &mut Server, index: usize, err: &io::Error, now: Instant) {
 }
 
 /// At shutdown, after FIN: read and drop what the client still sends.
-/// `Ok(true)` once its input is empty (WouldBlock) or ended (EOF), so the
-/// socket can close without a reset; `Ok(false)` if the budget ran out first.
+/// `Ok(true)` when the socket may close now: the client ended its input
+/// (EOF), or it was quiet all along (nothing arrived since FIN, so nothing
+/// is in flight that would turn the close into a reset). A client that is
+/// still sending is kept, and drained, until its EOF or the deadline: a
+/// reset would destroy the echo bytes still queued for it.
 pub fn discard(conn: &mut Connection, buf: &mut [u8], stats: &mut Stats) -> io::Result<bool> {
     let mut budget = EVENT_BUDGET.max(buf.len());
     while budget > 0 {
@@ -99,10 +102,11 @@ pub fn discard(conn: &mut Connection, buf: &mut [u8], stats: &mut Stats) -> io::
             Ok(0) => return Ok(true),
             Ok(n) => {
                 conn.bytes_in += n as u64;
+                conn.discarded += n as u64;
                 stats.discarded += n as u64;
                 budget -= n;
             }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(conn.discarded == 0),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
