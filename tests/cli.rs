@@ -197,3 +197,73 @@ fn an_impossible_read_buffer_is_refused_with_one_line() {
     );
     out.assert_one_error_line();
 }
+
+/// The one usage line keeps clap's details: which argument is missing, the
+/// values allowed, and which POLLMUX_ variable a bad value came from.
+#[test]
+fn usage_errors_keep_the_details_that_matter() {
+    let out = run_pollmux(&["completions"]);
+    assert_eq!(out.code(), 2, "{out}");
+    out.assert_one_error_line();
+    assert!(
+        out.stderr.contains("<SHELL>"),
+        "names the missing argument\n{out}"
+    );
+
+    let out = run_pollmux(&["serve", "--poll-mode", "edge"]);
+    assert_eq!(out.code(), 2, "{out}");
+    out.assert_one_error_line();
+    assert!(out.stderr.contains("possible values"), "{out}");
+    assert!(out.stderr.contains("pollmux serve --help"), "{out}");
+
+    let mut cmd = util::pollmux();
+    cmd.args(["serve"]).env("POLLMUX_PORT", "abc");
+    let out = util::run(cmd, util::PATIENCE);
+    assert_eq!(out.code(), 2, "{out}");
+    out.assert_one_error_line();
+    assert!(out.stderr.contains("(from POLLMUX_PORT)"), "{out}");
+}
+
+/// Every subcommand has its own man page; an unknown one is a usage error.
+#[test]
+fn man_pages_exist_for_each_subcommand() {
+    for sub in ["serve", "client", "bench", "completions", "man"] {
+        let out = run_pollmux(&["man", sub]);
+        assert_eq!(out.code(), 0, "{out}");
+        assert!(
+            out.stdout.contains(&format!(".TH pollmux-{sub} 1")),
+            "pollmux-{sub}(1)\n{out}"
+        );
+    }
+    let out = run_pollmux(&["man", "serve"]);
+    assert!(out.stdout.contains("max\\-pending"), "serve's flags\n{out}");
+    let out = run_pollmux(&["man", "frob"]);
+    assert_eq!(out.code(), 2, "{out}");
+    out.assert_one_error_line();
+}
+
+/// Generated output into a pipe whose reader is gone (`| head -1` that
+/// already exited) is an error line and exit 1, not a panic (exit 101).
+#[test]
+fn generated_output_into_a_closed_pipe_does_not_panic() {
+    use std::process::Stdio;
+    for args in [["completions", "bash"], ["man", "serve"]] {
+        let mut child = util::pollmux()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn pollmux");
+        // Close the read end before the child (still starting) writes.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let code = out.status.code();
+        assert!(
+            code == Some(0) || code == Some(1),
+            "{args:?}: exit 1 on a broken pipe (0 if it won the race), got {code:?}\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

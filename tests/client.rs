@@ -160,3 +160,21 @@ fn client_count_zero_sends_nothing() {
         _ => panic!("--count 0: want exit 0 (nothing sent) or 2 (usage)\n{out}"),
     }
 }
+
+/// An echo server must send back exactly what it got: a surplus right
+/// behind the echo is reported, even on the last message.
+#[test]
+fn client_reports_bytes_beyond_the_echo_and_exits_1() {
+    let port = fake_server(|mut stream| {
+        let mut buf = [0u8; 4];
+        if stream.read_exact(&mut buf).is_ok() {
+            let _ = stream.write_all(b"testEXTRA");
+        }
+        let _ = stream.read(&mut buf);
+    });
+    let out = run_pollmux(&["client", "--port", &port, "--count", "1"]);
+    assert_eq!(out.code(), 1, "{out}");
+    out.assert_one_error_line();
+    assert!(out.stderr.contains("more bytes than"), "{out}");
+    assert!(out.stderr.contains("EXTRA"), "{out}");
+}

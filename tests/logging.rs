@@ -99,3 +99,55 @@ fn rust_log_moves_the_level_and_flags_win_over_it() {
         "-q wins over RUST_LOG=debug:\n{stderr}"
     );
 }
+
+/// A log line that cannot be written (stderr's reader is gone) must not
+/// take the server down: it keeps echoing, with logging switched off, and
+/// still shuts down cleanly. Unix only: the clean exit is checked by SIGTERM.
+#[cfg(unix)]
+#[test]
+fn a_broken_stderr_does_not_stop_the_server() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let mut child = util::pollmux()
+        .args(["serve", "--port", "0", "--host", "127.0.0.1", "-v"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pollmux");
+    drop(child.stderr.take());
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("listening line");
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("want a listening line, got {line:?}"))
+        .parse()
+        .expect("address");
+    // Each connection logs open/close at debug (-v): every one of those
+    // writes fails now.
+    for i in 0..3 {
+        let mut client = util::connect(addr);
+        util::assert_echo(&mut client, format!("still echoing {i}").as_bytes());
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + util::PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not exit after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0), "clean exit, not a panic (101)");
+}
