@@ -83,22 +83,15 @@ fn read_echo(stream: &mut TcpStream, echo: &mut [u8], timeout: Duration) -> Resu
 /// waiting up to `grace` for them; EOF here is fine only after the last echo.
 fn check_nothing_extra(stream: &mut TcpStream, grace: Duration) -> Result<(), String> {
     let mut extra = [0u8; 64];
-    let result = if grace.is_zero() {
-        stream.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let r = stream.read(&mut extra);
-        stream.set_nonblocking(false).map_err(|e| e.to_string())?;
-        r
-    } else {
-        let previous = stream.read_timeout().map_err(|e| e.to_string())?;
-        stream
-            .set_read_timeout(Some(grace))
-            .map_err(|e| e.to_string())?;
-        let r = stream.read(&mut extra);
-        stream
-            .set_read_timeout(previous)
-            .map_err(|e| e.to_string())?;
-        r
-    };
+    let previous = stream.read_timeout().map_err(|e| e.to_string())?;
+    // A read timeout cannot be zero: a millisecond means "what is here now".
+    stream
+        .set_read_timeout(Some(grace.max(Duration::from_millis(1))))
+        .map_err(|e| e.to_string())?;
+    let result = stream.read(&mut extra);
+    stream
+        .set_read_timeout(previous)
+        .map_err(|e| e.to_string())?;
     match result {
         Ok(0) if grace.is_zero() => Err("server closed the connection".into()),
         Ok(0) => Ok(()),

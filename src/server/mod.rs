@@ -257,11 +257,6 @@ impl Server {
         }
     }
 
-    /// The registration mode in use ("level" or "oneshot").
-    pub fn mode_name(&self) -> &'static str {
-        mode_name(self.mode)
-    }
-
     /// Serve until shut down. Returns an error only if the poller itself fails.
     pub fn run(&mut self) -> io::Result<Summary> {
         let mut events = Events::new();
@@ -549,13 +544,8 @@ impl Server {
         // theirs and were only slow to close.
         let cut_off = self
             .conns
-            .keys()
-            .into_iter()
-            .filter(|&slot| {
-                self.conns
-                    .get_mut(slot)
-                    .is_some_and(|c| !c.pending.is_empty() || c.phase == Phase::Flush)
-            })
+            .values()
+            .filter(|c| !c.pending.is_empty() || c.phase == Phase::Flush)
             .count();
         for slot in self.conns.keys() {
             exceptional::close(self, slot, Reason::Shutdown);

@@ -69,6 +69,11 @@ impl<T> Slab<T> {
         self.free.append(&mut self.retired);
     }
 
+    /// Every value held, in slot order.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().flatten()
+    }
+
     /// Keys of every occupied slot (used once, at shutdown).
     pub fn keys(&self) -> Vec<usize> {
         (0..self.entries.len())
