@@ -43,33 +43,12 @@ pub fn raise_fd_limit() -> io::Result<Option<u64>> {
     Ok(None)
 }
 
-/// Accept failed because the process or system is out of descriptors or
-/// buffers: retrying at once would spin, so the caller pauses accepting.
-pub fn is_resource_exhaustion(err: &io::Error) -> bool {
-    #[cfg(unix)]
-    let codes = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
-    // WSAEMFILE, WSAENOBUFS.
-    #[cfg(windows)]
-    let codes = [10024, 10055];
-    #[cfg(not(any(unix, windows)))]
-    let codes: [i32; 0] = [];
-    err.kind() == io::ErrorKind::OutOfMemory
-        || err.raw_os_error().is_some_and(|code| codes.contains(&code))
-}
-
-/// Accept failed because of the one connection being accepted (it was reset
-/// or aborted before we took it, or the network hiccuped): skip it, go on.
-pub fn is_transient_accept_error(err: &io::Error) -> bool {
-    use io::ErrorKind::*;
-    if matches!(
-        err.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | PermissionDenied
-    ) {
-        return true;
-    }
-    // Linux's accept(2) passes pending network errors of the new socket up.
-    #[cfg(unix)]
-    let codes = [
+/// The raw OS error codes the checks below look for, one table per OS.
+#[cfg(unix)]
+mod codes {
+    pub const EXHAUSTION: &[i32] = &[libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
+    /// Linux's accept(2) passes pending network errors of the new socket up.
+    pub const TRANSIENT_ACCEPT: &[i32] = &[
         libc::EPROTO,
         libc::ENOPROTOOPT,
         libc::ENETDOWN,
@@ -79,31 +58,54 @@ pub fn is_transient_accept_error(err: &io::Error) -> bool {
         libc::EOPNOTSUPP,
         libc::ETIMEDOUT,
     ];
-    // WSAENETDOWN, WSAETIMEDOUT.
-    #[cfg(windows)]
-    let codes = [10050, 10060];
-    #[cfg(not(any(unix, windows)))]
-    let codes: [i32; 0] = [];
+    pub const FAMILY_UNAVAILABLE: &[i32] = &[libc::EAFNOSUPPORT, libc::EPROTONOSUPPORT];
+}
+
+/// Winsock's numbers (std maps only some of them to an `ErrorKind`).
+#[cfg(windows)]
+mod codes {
+    /// WSAEMFILE, WSAENOBUFS.
+    pub const EXHAUSTION: &[i32] = &[10024, 10055];
+    /// WSAENETDOWN, WSAETIMEDOUT.
+    pub const TRANSIENT_ACCEPT: &[i32] = &[10050, 10060];
+    /// WSAEAFNOSUPPORT, WSAEPROTONOSUPPORT.
+    pub const FAMILY_UNAVAILABLE: &[i32] = &[10047, 10043];
+}
+
+#[cfg(not(any(unix, windows)))]
+mod codes {
+    pub const EXHAUSTION: &[i32] = &[];
+    pub const TRANSIENT_ACCEPT: &[i32] = &[];
+    pub const FAMILY_UNAVAILABLE: &[i32] = &[];
+}
+
+fn has_code(err: &io::Error, codes: &[i32]) -> bool {
     err.raw_os_error().is_some_and(|code| codes.contains(&code))
+}
+
+/// Accept failed because the process or system is out of descriptors or
+/// buffers: retrying at once would spin, so the caller pauses accepting.
+pub fn is_resource_exhaustion(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::OutOfMemory || has_code(err, codes::EXHAUSTION)
+}
+
+/// Accept failed because of the one connection being accepted (it was reset
+/// or aborted before we took it, or the network hiccuped): skip it, go on.
+pub fn is_transient_accept_error(err: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | PermissionDenied
+    ) || has_code(err, codes::TRANSIENT_ACCEPT)
 }
 
 /// Binding failed because this address family or address does not exist
 /// here (IPv6 disabled, no ::1): the caller may skip that address.
 pub fn is_family_unavailable(err: &io::Error) -> bool {
-    if matches!(
+    matches!(
         err.kind(),
         io::ErrorKind::AddrNotAvailable | io::ErrorKind::Unsupported
-    ) {
-        return true;
-    }
-    #[cfg(unix)]
-    let codes = [libc::EAFNOSUPPORT, libc::EPROTONOSUPPORT];
-    // WSAEAFNOSUPPORT, WSAEPROTONOSUPPORT.
-    #[cfg(windows)]
-    let codes = [10047, 10043];
-    #[cfg(not(any(unix, windows)))]
-    let codes: [i32; 0] = [];
-    err.raw_os_error().is_some_and(|code| codes.contains(&code))
+    ) || has_code(err, codes::FAMILY_UNAVAILABLE)
 }
 
 /// Make an accepted socket ready for the loop: nonblocking, no Nagle delay on
