@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+
+use crate::server::faults::{FaultConfig, Slice, Spread};
 
 /// A fast, portable I/O-multiplexing echo server, its client and a load
 /// generator that checks every byte.
@@ -35,6 +37,13 @@ Examples:
   pollmux serve --host :: --port 7000    # every interface, dual-stack
   pollmux serve --port 0 -v              # a free port; log each connection
   pollmux serve --max-pending 64k --idle-timeout 30s
+
+Fault injection (a misbehaving peer for testing clients; combinable):
+  pollmux serve --delay 200ms±50ms       # every echo 150-250 ms late, order kept
+  pollmux serve --bandwidth 64k          # echo at 64 KiB/s per connection
+  pollmux serve --slice 10 --slice-delay 5ms   # echo in 10-byte pieces
+  pollmux serve --reset-after 1m --fault-ratio 0.1 --seed 42
+                                         # 10% of connections reset after 1 MiB, same ones every run
 
 Prints one line per listener on stdout (`listening on 127.0.0.1:8888`), logs on stderr.
 Ctrl-C or SIGTERM stops accepting and flushes pending echoes; a second Ctrl-C exits at once.";
@@ -73,7 +82,21 @@ pub enum PollModeArg {
     Oneshot,
 }
 
+/// What happens to clients beyond `--max-connections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AtLimit {
+    /// Leave them in the kernel's backlog until a client leaves.
+    Queue,
+    /// Accept and close at once (the client sees EOF).
+    Close,
+    /// Accept and reset at once (the client sees a reset).
+    Refuse,
+}
+
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("fault").multiple(true).args([
+    "delay", "bandwidth", "slice", "slow_read", "close_after", "reset_after", "stall_after",
+])))]
 pub struct ServeArgs {
     /// Host to listen on; every address it resolves to is bound ("::" also serves IPv4).
     #[arg(long, env = "POLLMUX_HOST", default_value = "localhost")]
@@ -114,6 +137,94 @@ pub struct ServeArgs {
     /// How sockets are registered with the poller.
     #[arg(long, env = "POLLMUX_POLL_MODE", value_enum, default_value_t = PollModeArg::Auto)]
     pub poll_mode: PollModeArg,
+
+    /// What to do with clients beyond --max-connections.
+    #[arg(long, env = "POLLMUX_AT_LIMIT", value_enum, default_value_t = AtLimit::Queue)]
+    pub at_limit: AtLimit,
+
+    /// Echo each chunk this long after it arrived, optionally with a uniform
+    /// jitter (100ms, 1s±200ms or 1s+-200ms); order is kept.
+    #[arg(long, env = "POLLMUX_DELAY", value_parser = parse_spread, help_heading = "Fault injection")]
+    pub delay: Option<Spread>,
+
+    /// Throttle each connection's echo to this many bytes per second (64k, 1m).
+    #[arg(long, env = "POLLMUX_BANDWIDTH", value_parser = parse_rate, help_heading = "Fault injection")]
+    pub bandwidth: Option<u64>,
+
+    /// Echo in pieces of this many bytes, optionally varied (10, 1k±512).
+    #[arg(long, env = "POLLMUX_SLICE", value_parser = parse_slice, help_heading = "Fault injection")]
+    pub slice: Option<(usize, usize)>,
+
+    /// Pause between --slice pieces.
+    #[arg(long, env = "POLLMUX_SLICE_DELAY", default_value = "10ms", value_parser = parse_duration,
+          requires = "slice", help_heading = "Fault injection")]
+    pub slice_delay: Duration,
+
+    /// Read from each client at most this many bytes per second (backpressure).
+    #[arg(long, env = "POLLMUX_SLOW_READ", value_parser = parse_rate, help_heading = "Fault injection")]
+    pub slow_read: Option<u64>,
+
+    /// After echoing this many bytes on a connection, close it (FIN).
+    #[arg(long, env = "POLLMUX_CLOSE_AFTER", value_parser = parse_count, help_heading = "Fault injection")]
+    pub close_after: Option<u64>,
+
+    /// After echoing this many bytes on a connection, abort it (RST).
+    #[arg(long, env = "POLLMUX_RESET_AFTER", value_parser = parse_count, help_heading = "Fault injection")]
+    pub reset_after: Option<u64>,
+
+    /// After echoing this many bytes, never send again; the connection stays
+    /// open and what arrives is dropped (a black hole).
+    #[arg(long, env = "POLLMUX_STALL_AFTER", value_parser = parse_count, help_heading = "Fault injection")]
+    pub stall_after: Option<u64>,
+
+    /// Give the faults to this fraction of connections only (0 to 1).
+    #[arg(long, env = "POLLMUX_FAULT_RATIO", default_value = "1", value_parser = parse_ratio,
+          requires = "fault", help_heading = "Fault injection")]
+    pub fault_ratio: f64,
+
+    /// Seed for choosing the connections and for jitter: the same seed
+    /// chooses the same connections (by accept order) on every run
+    /// [default: random, logged at startup].
+    #[arg(
+        long,
+        env = "POLLMUX_SEED",
+        requires = "fault",
+        help_heading = "Fault injection"
+    )]
+    pub seed: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The fault flags as one value (inactive when none is given).
+    pub fn faults(&self) -> FaultConfig {
+        FaultConfig {
+            delay: self.delay,
+            bandwidth: self.bandwidth,
+            slice: self.slice.map(|(size, var)| Slice {
+                size,
+                var,
+                gap: self.slice_delay,
+            }),
+            slow_read: self.slow_read,
+            close_after: self.close_after,
+            reset_after: self.reset_after,
+            stall_after: self.stall_after,
+            ratio: self.fault_ratio,
+            seed: self.seed.unwrap_or_else(random_seed),
+        }
+    }
+}
+
+/// A seed that differs from run to run (the startup log shows it).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish() % 1_000_000
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +330,51 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// A value with an optional `±spread` (also written `+-`).
+fn split_spread(text: &str) -> (&str, Option<&str>) {
+    match text.split_once('±').or_else(|| text.split_once("+-")) {
+        Some((base, spread)) => (base, Some(spread)),
+        None => (text, None),
+    }
+}
+
+/// `--delay`: `100ms` or `100ms±20ms`.
+pub fn parse_spread(text: &str) -> Result<Spread, String> {
+    let (base, jitter) = split_spread(text);
+    Ok(Spread {
+        base: parse_duration(base)?,
+        jitter: jitter.map_or(Ok(Duration::ZERO), parse_duration)?,
+    })
+}
+
+/// `--slice`: a piece size of at least 1 byte, and its optional variation.
+pub fn parse_slice(text: &str) -> Result<(usize, usize), String> {
+    let (size, var) = split_spread(text);
+    Ok((parse_nonzero_size(size)?, var.map_or(Ok(0), parse_size)?))
+}
+
+/// Bytes per second, at least 1: `1000`, `64k`, `1m`, also with `/s`.
+pub fn parse_rate(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let size = parse_nonzero_size(t.strip_suffix("/s").unwrap_or(t))?;
+    Ok(size as u64)
+}
+
+/// A byte count that may be 0 (`--close-after 0` closes at once).
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    parse_size(text).map(|n| n as u64)
+}
+
+/// A fraction from 0 to 1.
+pub fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "'{text}' is not a fraction from 0 to 1 (e.g. 0.25)"
+        )),
+    }
+}
+
 /// A host as people write it in URLs, `[::1]`, without the brackets.
 pub fn unbracket(host: &str) -> &str {
     host.strip_prefix('[')
@@ -266,5 +422,28 @@ mod tests {
         assert!(parse_duration("1e19").is_err(), "would overflow a deadline");
         assert!(parse_positive_duration("0").is_err());
         assert_eq!(parse_positive_duration("1"), Ok(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn fault_values_parse_with_spreads_and_rates() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            parse_spread("100ms±20ms"),
+            Ok(Spread {
+                base: ms(100),
+                jitter: ms(20)
+            })
+        );
+        assert_eq!(parse_spread("1+-0.5").map(|s| s.jitter), Ok(ms(500)));
+        assert_eq!(parse_spread("5ms").map(|s| s.jitter), Ok(Duration::ZERO));
+        assert!(parse_spread("100ms±").is_err());
+        assert_eq!(parse_slice("1k±512"), Ok((1024, 512)));
+        assert!(parse_slice("0").is_err());
+        assert_eq!(parse_rate("64k/s"), Ok(65536));
+        assert!(parse_rate("0").is_err());
+        assert_eq!(parse_count("0"), Ok(0));
+        assert_eq!(parse_ratio("0.25"), Ok(0.25));
+        assert!(parse_ratio("1.5").is_err());
+        assert!(parse_ratio("NaN").is_err());
     }
 }

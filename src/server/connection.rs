@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::faults::Shaper;
 use crate::registration::{Interest, Registered};
 
 /// Where a connection is in its life.
@@ -20,6 +21,9 @@ pub enum Phase {
     /// closes, so closing never turns into a reset that could cut off echo
     /// bytes still in flight.
     Linger,
+    /// `--stall-after`: never send again; read and drop what arrives until
+    /// the client closes.
+    Stalled,
 }
 
 /// Bytes received and not yet echoed. Empty and unallocated while the
@@ -86,8 +90,10 @@ pub struct Connection {
     pub deadline: Option<Instant>,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Bytes read and dropped after shutdown sent FIN.
+    /// Bytes read and dropped after FIN was sent or the echo stalled.
     pub discarded: u64,
+    /// Injected faults, for a connection chosen to have them.
+    pub shaper: Option<Box<Shaper>>,
 }
 
 impl Connection {
@@ -95,6 +101,21 @@ impl Connection {
     /// may still send and there is room under the cap; write while anything
     /// is pending. At shutdown, after FIN, read only to see the client go.
     pub fn interest(&self, max_pending: usize) -> Interest {
+        let wanted = self.plain_interest(max_pending);
+        match &self.shaper {
+            None => wanted,
+            // A fault holding a side back takes it out of the interest
+            // until the loop's timer lifts the hold.
+            Some(shaper) => Interest {
+                read: wanted.read
+                    && (self.phase != Phase::Echo
+                        || (shaper.hold_in.is_none() && !shaper.is_full())),
+                write: wanted.write && shaper.hold_out.is_none(),
+            },
+        }
+    }
+
+    fn plain_interest(&self, max_pending: usize) -> Interest {
         match self.phase {
             Phase::Echo => Interest {
                 read: self.pending.len() < max_pending,
@@ -104,7 +125,7 @@ impl Connection {
                 read: false,
                 write: !self.pending.is_empty(),
             },
-            Phase::Linger => Interest {
+            Phase::Linger | Phase::Stalled => Interest {
                 read: true,
                 write: false,
             },

@@ -20,10 +20,12 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 use polling::Event;
 
 use super::connection::Connection;
+use super::timers::Timer;
 use super::Server;
 
 /// Why a connection was closed (for the debug log and the counters).
@@ -36,6 +38,8 @@ pub enum Reason {
     Failed(io::Error),
     /// The server stopped before the client went away.
     Shutdown,
+    /// `--reset-after`: abort with RST.
+    Reset,
 }
 
 impl fmt::Display for Reason {
@@ -45,6 +49,7 @@ impl fmt::Display for Reason {
             Reason::Idle => f.write_str("idle timeout"),
             Reason::Failed(err) => write!(f, "{err}"),
             Reason::Shutdown => f.write_str("server shutting down"),
+            Reason::Reset => f.write_str("injected reset"),
         }
     }
 }
@@ -66,12 +71,21 @@ pub fn close(server: &mut Server, slot: usize, reason: Reason) {
         return;
     };
     if let Some(at) = conn.deadline {
-        server.deadlines.remove(at, conn.id);
+        server.deadlines.remove(at, conn.id, Timer::Idle);
+    }
+    if let Some(at) = conn.shaper.as_ref().and_then(|s| s.wake) {
+        server.deadlines.remove(at, conn.id, Timer::Fault);
     }
     server.stats.closed += 1;
     match reason {
         Reason::Idle => server.stats.idle_closed += 1,
         Reason::Failed(_) => server.stats.failed += 1,
+        Reason::Reset => {
+            // Linger 0: closing sends RST and drops what is unsent.
+            if let Err(err) = conn.source.socket().set_linger(Some(Duration::ZERO)) {
+                log::debug!("connection #{}: cannot arrange a reset: {err}", conn.id);
+            }
+        }
         Reason::Finished | Reason::Shutdown => {}
     }
     log::debug!(

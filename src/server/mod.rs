@@ -5,6 +5,7 @@
 
 mod connection;
 mod exceptional;
+pub mod faults;
 mod listener;
 mod readable;
 mod slab;
@@ -21,13 +22,14 @@ use std::time::{Duration, Instant};
 use polling::{Event, Events, PollMode, Poller};
 use socket2::Socket;
 
-use crate::cli::{PollModeArg, ServeArgs};
+use crate::cli::{AtLimit, PollModeArg, ServeArgs};
 use crate::registration::{Interest, Registered};
 use crate::sys;
 use connection::{Connection, Pending, Phase};
 use exceptional::Reason;
+use faults::{Ending, FaultConfig};
 use slab::Slab;
-use timers::Deadlines;
+use timers::{Deadlines, Timer};
 
 /// Bytes one event may move in each direction before the loop moves on to
 /// other clients (invariant 6: fairness).
@@ -47,6 +49,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub read_buffer: usize,
     pub poll_mode: PollModeArg,
+    /// What happens to clients beyond `max_connections`.
+    pub at_limit: AtLimit,
+    pub faults: FaultConfig,
 }
 
 impl Default for Config {
@@ -62,6 +67,11 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             read_buffer: 256 * 1024,
             poll_mode: PollModeArg::Auto,
+            at_limit: AtLimit::Queue,
+            faults: FaultConfig {
+                ratio: 1.0,
+                ..FaultConfig::default()
+            },
         }
     }
 }
@@ -79,6 +89,8 @@ impl From<&ServeArgs> for Config {
             shutdown_timeout: args.shutdown_timeout,
             read_buffer: args.read_buffer.max(1),
             poll_mode: args.poll_mode,
+            at_limit: args.at_limit,
+            faults: args.faults(),
         }
     }
 }
@@ -95,6 +107,13 @@ pub struct Stats {
     /// Read after shutdown sent FIN, while waiting for clients to close.
     pub discarded: u64,
     pub peak_connections: usize,
+    /// Accepted and closed at once at the connection cap (`--at-limit`).
+    pub turned_away: u64,
+    /// Connections chosen for the injected faults, and what ended them.
+    pub faulted: u64,
+    pub fault_closes: u64,
+    pub fault_resets: u64,
+    pub fault_stalls: u64,
 }
 
 /// What `run` returns when the server stops.
@@ -122,7 +141,17 @@ impl fmt::Display for Summary {
             s.failed
         )?;
         if s.discarded > 0 {
-            write!(f, ", {} bytes discarded after shutdown", s.discarded)?;
+            write!(f, ", {} bytes discarded after FIN or a stall", s.discarded)?;
+        }
+        if s.turned_away > 0 {
+            write!(f, ", {} turned away at the limit", s.turned_away)?;
+        }
+        if s.faulted > 0 {
+            write!(
+                f,
+                ", {} with injected faults ({} closed, {} reset, {} stalled)",
+                s.faulted, s.fault_closes, s.fault_resets, s.fault_stalls
+            )?;
         }
         if self.cut_off > 0 {
             write!(f, ", {} cut off at the shutdown deadline", self.cut_off)?;
@@ -225,6 +254,9 @@ impl Server {
             config.max_connections,
             config.max_pending
         );
+        if config.faults.is_active() {
+            log::info!("injecting faults: {}", config.faults);
+        }
         Ok(Server {
             key_base: listeners.len(),
             poller,
@@ -312,7 +344,7 @@ impl Server {
         let before = (conn.bytes_in, conn.bytes_out);
         let outcome = match exceptional::check_hints(conn, &event) {
             Some(err) => Err(err),
-            None => self.handle_io(slot, &event),
+            None => self.handle_io(slot, &event, now),
         };
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
@@ -321,13 +353,13 @@ impl Server {
             conn.last_active = now;
         }
         match outcome {
-            Ok(()) => self.settle(slot),
+            Ok(()) => self.settle(slot, now),
             Err(err) => exceptional::close(self, slot, Reason::Failed(err)),
         }
     }
 
     /// Let the readable and writable handlers at a connection's socket.
-    fn handle_io(&mut self, slot: usize, event: &Event) -> io::Result<()> {
+    fn handle_io(&mut self, slot: usize, event: &Event, now: Instant) -> io::Result<()> {
         let Server {
             conns,
             buf,
@@ -341,19 +373,30 @@ impl Server {
         // Older bytes first: a flush makes room, so the read after it can
         // often send its bytes straight out instead of queueing them.
         if event.writable {
-            writable::flush(conn, stats)?;
+            writable::flush(conn, stats, now)?;
         }
         if event.readable {
-            readable::receive(conn, buf, config.max_pending, stats)?;
+            readable::receive(conn, buf, config.max_pending, stats, now)?;
         }
         Ok(())
     }
 
-    /// After a connection's state changed: close it if it is done, move it
-    /// through shutdown, and re-arm it with the interest its state implies.
-    fn settle(&mut self, slot: usize) {
+    /// After a connection's state changed: end its echo if a fault says so,
+    /// close it if it is done, move it through shutdown, and re-arm it with
+    /// the interest its state implies.
+    fn settle(&mut self, slot: usize, now: Instant) {
         let max_pending = self.config.max_pending;
         let key = self.key_base + slot;
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let ending = conn.shaper.as_ref().and_then(|s| s.ending());
+        if let Some((end, ending)) = ending {
+            let echoing = matches!(conn.phase, Phase::Echo | Phase::PeerDone);
+            if echoing && conn.bytes_out >= end && !self.end_echo(slot, ending, now) {
+                return;
+            }
+        }
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -372,17 +415,36 @@ impl Server {
         if conn.phase == Phase::Linger {
             // Closing with unread input would send RST, which can destroy
             // echo bytes still queued in the kernel: close only once the
-            // client ended its input, or at once if it has been quiet.
+            // client ended its input, or at once if it has been quiet since
+            // the FIN (nothing is in flight then).
+            let reason = if self.draining {
+                Reason::Shutdown
+            } else {
+                Reason::Finished
+            };
             match readable::discard(conn, &mut self.buf, &mut self.stats) {
-                Ok(true) => {
-                    exceptional::close(self, slot, Reason::Shutdown);
+                Ok(eof) if eof || conn.discarded == 0 => {
+                    exceptional::close(self, slot, reason);
                     return;
                 }
-                Ok(false) => {}
+                Ok(_) => {}
                 Err(err) => {
                     exceptional::close(self, slot, Reason::Failed(err));
                     return;
                 }
+            }
+        }
+        if let Some(shaper) = conn.shaper.as_deref_mut() {
+            // File the moment the fault's hold ends (O(log n)).
+            let next = shaper.next_wake();
+            if next != shaper.wake {
+                if let Some(at) = shaper.wake {
+                    self.deadlines.remove(at, conn.id, Timer::Fault);
+                }
+                if let Some(at) = next {
+                    self.deadlines.insert(at, conn.id, Timer::Fault, slot);
+                }
+                shaper.wake = next;
             }
         }
         let wanted = conn.interest(max_pending);
@@ -393,6 +455,51 @@ impl Server {
             }
             conn.armed = wanted;
         }
+    }
+
+    /// `--close-after`, `--reset-after` or `--stall-after` was reached: what
+    /// is still pending is never sent. False if the connection is gone.
+    fn end_echo(&mut self, slot: usize, ending: Ending, now: Instant) -> bool {
+        let linger = self.config.shutdown_timeout;
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return false;
+        };
+        log::debug!(
+            "connection #{}: injected {} after {} bytes",
+            conn.id,
+            ending.name(),
+            conn.bytes_out
+        );
+        conn.pending = Pending::default();
+        if let Some(shaper) = conn.shaper.as_deref_mut() {
+            shaper.unshape();
+            shaper.ended();
+            if ending == Ending::Close {
+                shaper.linger_until = now.checked_add(linger);
+            }
+        }
+        let peer_done = conn.phase == Phase::PeerDone;
+        match ending {
+            Ending::Reset => {
+                self.stats.fault_resets += 1;
+                exceptional::close(self, slot, Reason::Reset);
+                return false;
+            }
+            Ending::Close => {
+                self.stats.fault_closes += 1;
+                // FIN goes out through the shutdown path: Flush, then Linger.
+                conn.phase = if peer_done {
+                    Phase::PeerDone
+                } else {
+                    Phase::Flush
+                };
+            }
+            Ending::Stall => {
+                self.stats.fault_stalls += 1;
+                conn.phase = Phase::Stalled;
+            }
+        }
+        true
     }
 
     /// Take in an accepted socket: prepare it, register it, file its deadline.
@@ -424,6 +531,11 @@ impl Server {
         let id = self.next_id;
         self.next_id += 1;
         let deadline = self.config.idle_timeout.and_then(|t| now.checked_add(t));
+        let shaper = self.config.faults.shaper_for(id, now);
+        if shaper.is_some() {
+            self.stats.faulted += 1;
+            log::debug!("connection #{id} from {peer}: faults injected");
+        }
         let inserted = self.conns.insert(Connection {
             source,
             id,
@@ -436,10 +548,15 @@ impl Server {
             bytes_in: 0,
             bytes_out: 0,
             discarded: 0,
+            shaper,
         });
         debug_assert_eq!(inserted, slot);
         if let Some(at) = deadline {
-            self.deadlines.insert(at, id, slot);
+            self.deadlines.insert(at, id, Timer::Idle, slot);
+        }
+        // A fault that ends the echo after 0 bytes acts at once.
+        if self.config.faults.ending().is_some_and(|(end, _)| end == 0) {
+            self.settle(slot, now);
         }
         self.stats.accepted += 1;
         self.stats.peak_connections = self.stats.peak_connections.max(self.conns.len());
@@ -449,7 +566,26 @@ impl Server {
     fn may_accept(&self) -> bool {
         !self.draining
             && self.accept_paused_until.is_none()
-            && self.conns.len() < self.config.max_connections
+            && (self.config.at_limit != AtLimit::Queue || !self.at_limit())
+    }
+
+    fn at_limit(&self) -> bool {
+        self.conns.len() >= self.config.max_connections
+    }
+
+    /// `--at-limit refuse|close`: a client beyond the cap is accepted only
+    /// to be sent away at once, with RST (refuse) or FIN (close).
+    fn turn_away(&mut self, socket: Socket, peer: socket2::SockAddr) {
+        self.stats.turned_away += 1;
+        if self.config.at_limit == AtLimit::Refuse {
+            if let Err(err) = socket.set_linger(Some(Duration::ZERO)) {
+                log::debug!("cannot arrange a reset: {err}");
+            }
+        }
+        log::debug!(
+            "at the connection limit: turned away {:?}",
+            peer.as_socket()
+        );
     }
 
     /// Watch the listeners exactly when accepting is allowed: not while
@@ -489,26 +625,66 @@ impl Server {
             self.accept_paused_until = None;
             log::debug!("accepting connections again");
         }
-        let Some(timeout) = self.config.idle_timeout else {
-            return;
-        };
-        while let Some((id, slot)) = self.deadlines.pop_due(now) {
-            let Some(conn) = self.conns.get_mut(slot).filter(|c| c.id == id) else {
+        while let Some((id, timer, slot)) = self.deadlines.pop_due(now) {
+            if self.conns.get_mut(slot).is_none_or(|c| c.id != id) {
                 continue;
-            };
-            let Some(due) = conn.last_active.checked_add(timeout) else {
-                conn.deadline = None;
-                continue;
-            };
-            if due <= now {
-                conn.deadline = None;
-                exceptional::close(self, slot, Reason::Idle);
-            } else {
-                conn.deadline = Some(due);
-                self.deadlines.insert(due, id, slot);
+            }
+            match timer {
+                Timer::Idle => self.idle_due(slot, now),
+                Timer::Fault => self.fault_due(slot, now),
             }
         }
         self.conns.end_batch();
+    }
+
+    /// Close the connection if it stayed idle for the whole timeout, else
+    /// file it again at its real deadline.
+    fn idle_due(&mut self, slot: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let due = self
+            .config
+            .idle_timeout
+            .and_then(|t| conn.last_active.checked_add(t));
+        match due {
+            None => conn.deadline = None,
+            Some(due) if due <= now => {
+                conn.deadline = None;
+                exceptional::close(self, slot, Reason::Idle);
+            }
+            Some(due) => {
+                conn.deadline = Some(due);
+                self.deadlines.insert(due, conn.id, Timer::Idle, slot);
+            }
+        }
+    }
+
+    /// A fault's hold is over: send what may leave now, then let `settle`
+    /// derive the interest and file the next hold.
+    fn fault_due(&mut self, slot: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let Some(shaper) = conn.shaper.as_deref_mut() else {
+            return;
+        };
+        shaper.wake = None;
+        if conn.phase == Phase::Linger && shaper.linger_until.is_some_and(|at| at <= now) {
+            // A client that kept sending long after `--close-after`'s FIN.
+            exceptional::close(self, slot, Reason::Finished);
+            return;
+        }
+        shaper.lift_holds(now);
+        let sent = conn.bytes_out;
+        if let Err(err) = writable::flush(conn, &mut self.stats, now) {
+            exceptional::close(self, slot, Reason::Failed(err));
+            return;
+        }
+        if conn.bytes_out != sent {
+            conn.last_active = now;
+        }
+        self.settle(slot, now);
     }
 
     /// Stop accepting; every client gets what it is owed, then FIN.
@@ -530,11 +706,14 @@ impl Server {
         self.drain_deadline = now.checked_add(self.config.shutdown_timeout);
         for slot in self.conns.keys() {
             if let Some(conn) = self.conns.get_mut(slot) {
-                if conn.phase == Phase::Echo {
+                if matches!(conn.phase, Phase::Echo | Phase::Stalled) {
                     conn.phase = Phase::Flush;
                 }
+                if let Some(shaper) = conn.shaper.as_deref_mut() {
+                    shaper.unshape();
+                }
             }
-            self.settle(slot);
+            self.settle(slot, now);
         }
         self.conns.end_batch();
     }

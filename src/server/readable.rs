@@ -37,7 +37,11 @@ pub fn accept(server: &mut Server, index: usize, now: Instant) {
                         now.duration_since(since).as_secs_f64()
                     );
                 }
-                server.adopt(socket, addr, now);
+                if server.at_limit() {
+                    server.turn_away(socket, addr);
+                } else {
+                    server.adopt(socket, addr, now);
+                }
             }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
             Err(err) if sys::is_transient_accept_error(&err) => {
@@ -88,12 +92,10 @@ fn pause(server: &mut Server, index: usize, err: &io::Error, now: Instant) {
     }
 }
 
-/// At shutdown, after FIN: read and drop what the client still sends.
-/// `Ok(true)` when the socket may close now: the client ended its input
-/// (EOF), or it was quiet all along (nothing arrived since FIN, so nothing
-/// is in flight that would turn the close into a reset). A client that is
-/// still sending is kept, and drained, until its EOF or the deadline: a
-/// reset would destroy the echo bytes still queued for it.
+/// After FIN (at shutdown or `--close-after`) or a stall: read and drop what
+/// the client still sends. `Ok(true)` once the client ended its input (EOF).
+/// The caller decides what a quiet client means: with nothing discarded since
+/// FIN, nothing is in flight that would turn a close into a reset.
 pub fn discard(conn: &mut Connection, buf: &mut [u8], stats: &mut Stats) -> io::Result<bool> {
     let mut budget = EVENT_BUDGET.max(buf.len());
     while budget > 0 {
@@ -106,7 +108,7 @@ pub fn discard(conn: &mut Connection, buf: &mut [u8], stats: &mut Stats) -> io::
                 stats.discarded += n as u64;
                 budget -= n;
             }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(conn.discarded == 0),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
@@ -121,7 +123,15 @@ pub fn receive(
     buf: &mut [u8],
     max_pending: usize,
     stats: &mut Stats,
+    now: Instant,
 ) -> io::Result<()> {
+    if conn.phase == Phase::Stalled {
+        // The black hole swallows input; the client's EOF ends it.
+        if discard(conn, buf, stats)? {
+            conn.phase = Phase::PeerDone;
+        }
+        return Ok(());
+    }
     // At least one full read per event, so a larger --read-buffer is used.
     let mut budget = EVENT_BUDGET.max(buf.len());
     loop {
@@ -131,10 +141,17 @@ pub fn receive(
         if conn.phase != Phase::Echo {
             return Ok(());
         }
-        let want = max_pending
+        let mut want = max_pending
             .saturating_sub(conn.pending.len())
             .min(buf.len())
             .min(budget);
+        if let Some(shaper) = conn.shaper.as_deref_mut() {
+            want = if shaper.is_full() {
+                0
+            } else {
+                shaper.read_allowance(want, now)
+            };
+        }
         if want == 0 {
             return Ok(());
         }
@@ -151,7 +168,10 @@ pub fn receive(
         }
         conn.bytes_in += n as u64;
         stats.bytes_in += n as u64;
-        writable::send_or_queue(conn, &buf[..n], stats)?;
+        if let Some(shaper) = conn.shaper.as_deref_mut() {
+            shaper.note_read(n);
+        }
+        writable::send_or_queue(conn, &buf[..n], stats, now)?;
         budget -= n;
         // A short read means the socket is very likely drained; if more
         // arrived meanwhile, the poller reports it again (level or re-armed

@@ -3,16 +3,29 @@
 //! The seed sent one queued chunk per wake-up with a single `send` and
 //! dropped whatever that call did not take. Here a partial send keeps the
 //! rest, in order, and sending goes on until the kernel pushes back
-//! (WouldBlock) or the event's budget is spent (invariant 6).
+//! (WouldBlock), the event's budget is spent (invariant 6) or an injected
+//! fault holds the echo back (`faults.rs`).
 
 use std::io;
+use std::time::Instant;
 
 use super::connection::Connection;
 use super::{Stats, EVENT_BUDGET};
 
 /// Echo freshly received bytes: straight to the socket when nothing older is
 /// waiting (no copy, no extra wake-up), queued behind older bytes otherwise.
-pub fn send_or_queue(conn: &mut Connection, data: &[u8], stats: &mut Stats) -> io::Result<()> {
+/// With faults, every byte is queued and leaves when the faults allow.
+pub fn send_or_queue(
+    conn: &mut Connection,
+    data: &[u8],
+    stats: &mut Stats,
+    now: Instant,
+) -> io::Result<()> {
+    if let Some(shaper) = conn.shaper.as_deref_mut() {
+        conn.pending.push(data);
+        shaper.note_queued(conn.bytes_out + conn.pending.len() as u64, now);
+        return flush(conn, stats, now);
+    }
     let sent = if conn.pending.is_empty() {
         send(conn, data, stats)?
     } else {
@@ -24,12 +37,18 @@ pub fn send_or_queue(conn: &mut Connection, data: &[u8], stats: &mut Stats) -> i
     Ok(())
 }
 
-/// Send pending bytes until none are left, the kernel pushes back or the
-/// event's budget is spent.
-pub fn flush(conn: &mut Connection, stats: &mut Stats) -> io::Result<()> {
+/// Send pending bytes until none are left, the kernel pushes back, the
+/// event's budget is spent or a fault says wait.
+pub fn flush(conn: &mut Connection, stats: &mut Stats, now: Instant) -> io::Result<()> {
     let mut budget = EVENT_BUDGET;
     while !conn.pending.is_empty() && budget > 0 {
-        let len = conn.pending.len().min(budget);
+        let mut len = conn.pending.len().min(budget);
+        if let Some(shaper) = conn.shaper.as_deref_mut() {
+            len = shaper.send_allowance(conn.bytes_out, len, now);
+            if len == 0 {
+                break;
+            }
+        }
         let n = send_raw(conn.source.socket(), &conn.pending.as_slice()[..len])?;
         if n == 0 {
             break;
@@ -38,6 +57,9 @@ pub fn flush(conn: &mut Connection, stats: &mut Stats) -> io::Result<()> {
         conn.bytes_out += n as u64;
         stats.bytes_out += n as u64;
         budget -= n;
+        if let Some(shaper) = conn.shaper.as_deref_mut() {
+            shaper.note_sent(n, now);
+        }
     }
     Ok(())
 }

@@ -1,0 +1,562 @@
+//! Fault injection: an echo that is late, slow, chopped up, stingy or rude
+//! on purpose, so that clients, proxies and load balancers can be tested
+//! against a bad peer, the same way on every run.
+//!
+//! Nothing here sleeps. A connection chosen for faults carries a `Shaper`;
+//! whenever a fault holds its output or input back, the shaper says until
+//! when (`hold_out`, `hold_in`), the connection's interest leaves that side
+//! out, and the loop files one deadline in its ordered timer map. When the
+//! deadline comes, the holds are lifted and the interest is derived again.
+//! A connection without faults has no shaper and pays one `None` check.
+//!
+//! Every byte a shaper holds back sits in the connection's pending buffer,
+//! so it counts against `--max-pending` like any other unsent echo: a
+//! delayed or throttled client stops being read when the cap is reached.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// A duration with a uniform random spread: `100ms±20ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spread {
+    pub base: Duration,
+    pub jitter: Duration,
+}
+
+/// Echo in pieces of `size ± var` bytes, `gap` apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    pub size: usize,
+    pub var: usize,
+    pub gap: Duration,
+}
+
+/// What happens to a connection once it has been echoed a number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Orderly close: FIN.
+    Close,
+    /// Abort: RST.
+    Reset,
+    /// Never send again, keep the connection open.
+    Stall,
+}
+
+impl Ending {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ending::Close => "close",
+            Ending::Reset => "reset",
+            Ending::Stall => "stall",
+        }
+    }
+}
+
+/// The faults `serve` was asked for; `is_active` is false by default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultConfig {
+    pub delay: Option<Spread>,
+    /// Echo bytes per second, per connection.
+    pub bandwidth: Option<u64>,
+    pub slice: Option<Slice>,
+    /// Bytes read per second, per connection.
+    pub slow_read: Option<u64>,
+    pub close_after: Option<u64>,
+    pub reset_after: Option<u64>,
+    pub stall_after: Option<u64>,
+    /// Fraction of connections that get the faults (1 = all).
+    pub ratio: f64,
+    /// Seeds the choice of connections and every random draw.
+    pub seed: u64,
+}
+
+impl FaultConfig {
+    pub fn is_active(&self) -> bool {
+        self.delay.is_some()
+            || self.bandwidth.is_some()
+            || self.slice.is_some()
+            || self.slow_read.is_some()
+            || self.ending().is_some()
+    }
+
+    /// The first of close/reset/stall-after to be reached, and where.
+    pub fn ending(&self) -> Option<(u64, Ending)> {
+        [
+            (self.reset_after, Ending::Reset),
+            (self.close_after, Ending::Close),
+            (self.stall_after, Ending::Stall),
+        ]
+        .into_iter()
+        .filter_map(|(at, ending)| Some((at?, ending)))
+        .min_by_key(|&(at, _)| at)
+    }
+
+    /// Whether connection `id` gets the faults: a pure function of the seed
+    /// and the connection's number, so two runs with one seed choose alike
+    /// whatever else happens in between.
+    pub fn chooses(&self, id: u64) -> bool {
+        self.ratio >= 1.0 || Rng::new(self.seed, id).unit() < self.ratio
+    }
+
+    /// A fresh shaper for connection `id`, if it is chosen.
+    pub fn shaper_for(&self, id: u64, now: Instant) -> Option<Box<Shaper>> {
+        if !self.is_active() || !self.chooses(id) {
+            return None;
+        }
+        Some(Box::new(Shaper::new(self, Rng::new(self.seed, id), now)))
+    }
+}
+
+/// One line for the startup log: `delay 100ms±20ms, bandwidth 1048576 B/s, ...`.
+impl fmt::Display for FaultConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(d) = self.delay {
+            parts.push(format!("delay {:?}±{:?}", d.base, d.jitter));
+        }
+        if let Some(rate) = self.bandwidth {
+            parts.push(format!("bandwidth {rate} B/s"));
+        }
+        if let Some(s) = self.slice {
+            parts.push(format!(
+                "slices of {}±{} B every {:?}",
+                s.size, s.var, s.gap
+            ));
+        }
+        if let Some(rate) = self.slow_read {
+            parts.push(format!("slow read {rate} B/s"));
+        }
+        for (at, what) in [
+            (self.close_after, "close"),
+            (self.reset_after, "reset"),
+            (self.stall_after, "stall"),
+        ] {
+            if let Some(at) = at {
+                parts.push(format!("{what} after {at} B"));
+            }
+        }
+        write!(
+            f,
+            "{} on {:.0}% of connections (seed {})",
+            parts.join(", "),
+            self.ratio * 100.0,
+            self.seed
+        )
+    }
+}
+
+/// Most chunks of delayed echo waiting for their time, per connection: past
+/// it the connection is not read until some leave (bounded memory even for
+/// a client that sends one byte at a time under a long delay).
+const MAX_RELEASES: usize = 4096;
+
+/// Chunks arriving within this of each other leave together (the earlier
+/// ones a little later, never earlier than their delay).
+const RELEASE_GRAIN: Duration = Duration::from_millis(1);
+
+/// The per-connection state of its faults.
+pub struct Shaper {
+    rng: Rng,
+    delay: Option<Spread>,
+    /// (stream offset a chunk ends at, when it may leave), oldest first.
+    releases: VecDeque<(u64, Instant)>,
+    /// Bytes below this stream offset may leave as far as `--delay` goes.
+    released: u64,
+    bandwidth: Option<Bucket>,
+    slow_read: Option<Bucket>,
+    slice: Option<Slice>,
+    /// Bytes left in the piece being sent.
+    piece_left: usize,
+    ending: Option<(u64, Ending)>,
+    /// Output (input) is held back until then.
+    pub hold_out: Option<Instant>,
+    pub hold_in: Option<Instant>,
+    /// After `--close-after` sent FIN: how long a client that keeps sending
+    /// is drained before it is closed anyway.
+    pub linger_until: Option<Instant>,
+    /// The deadline this connection is filed under in the timer map.
+    pub wake: Option<Instant>,
+}
+
+impl Shaper {
+    fn new(config: &FaultConfig, rng: Rng, now: Instant) -> Shaper {
+        Shaper {
+            rng,
+            delay: config.delay,
+            releases: VecDeque::new(),
+            released: if config.delay.is_some() { 0 } else { u64::MAX },
+            bandwidth: config.bandwidth.map(|rate| Bucket::new(rate, now)),
+            slow_read: config.slow_read.map(|rate| Bucket::new(rate, now)),
+            slice: config.slice,
+            piece_left: 0,
+            ending: config.ending(),
+            hold_out: None,
+            hold_in: None,
+            linger_until: None,
+            wake: None,
+        }
+    }
+
+    /// Where and how the echo ends, if it does and has not yet.
+    pub fn ending(&self) -> Option<(u64, Ending)> {
+        self.ending
+    }
+
+    /// The ending happened: it acts once.
+    pub fn ended(&mut self) {
+        self.ending = None;
+    }
+
+    /// No room to remember more delayed chunks: stop reading for now.
+    pub fn is_full(&self) -> bool {
+        self.releases.len() >= MAX_RELEASES
+    }
+
+    /// How many bytes may be read now (slow read); 0 holds input back.
+    pub fn read_allowance(&mut self, want: usize, now: Instant) -> usize {
+        let Some(bucket) = &mut self.slow_read else {
+            return want;
+        };
+        let n = bucket.available(now).min(want);
+        if n == 0 {
+            self.hold_in = Some(bucket.ready_at(want));
+        }
+        n
+    }
+
+    pub fn note_read(&mut self, n: usize) {
+        if let Some(bucket) = &mut self.slow_read {
+            bucket.take(n);
+        }
+    }
+
+    /// Bytes up to stream offset `end` entered the pending buffer at `now`.
+    pub fn note_queued(&mut self, end: u64, now: Instant) {
+        let Some(delay) = self.delay else {
+            return;
+        };
+        let mut at = now + self.rng.spread(delay);
+        // Order is kept: a chunk never leaves before the one ahead of it.
+        match self.releases.back_mut() {
+            Some((last_end, last_at)) if at <= *last_at + RELEASE_GRAIN => {
+                at = at.max(*last_at);
+                *last_end = end;
+                *last_at = at;
+            }
+            _ => self.releases.push_back((end, at)),
+        }
+    }
+
+    /// How many of the `want` pending bytes, starting at stream offset
+    /// `sent`, may leave now. 0 either holds output back until a moment
+    /// (`hold_out`) or means the echo has ended (`ending`).
+    pub fn send_allowance(&mut self, sent: u64, want: usize, now: Instant) -> usize {
+        if self.hold_out.is_some_and(|at| at > now) {
+            return 0;
+        }
+        self.hold_out = None;
+        let mut allowed = want as u64;
+        let mut hold: Option<Instant> = None;
+        let mut wait_until = |at: Instant| hold = Some(hold.map_or(at, |h| h.max(at)));
+
+        while let Some(&(end, at)) = self.releases.front() {
+            if at > now {
+                break;
+            }
+            self.released = end;
+            self.releases.pop_front();
+        }
+        allowed = allowed.min(self.released.saturating_sub(sent));
+        if allowed == 0 {
+            if let Some(&(_, at)) = self.releases.front() {
+                wait_until(at);
+            }
+        }
+        if let Some((end, _)) = self.ending {
+            allowed = allowed.min(end.saturating_sub(sent));
+        }
+        if let Some(bucket) = &mut self.bandwidth {
+            let tokens = bucket.available(now);
+            if tokens == 0 {
+                wait_until(bucket.ready_at(want));
+            }
+            allowed = allowed.min(tokens as u64);
+        }
+        if let Some(slice) = self.slice {
+            if self.piece_left == 0 {
+                self.piece_left = self.rng.around(slice.size, slice.var);
+            }
+            allowed = allowed.min(self.piece_left as u64);
+        }
+        if allowed == 0 {
+            self.hold_out = hold;
+        }
+        allowed as usize
+    }
+
+    /// `n` bytes left at `now`: pay for them, and pause after a whole piece.
+    pub fn note_sent(&mut self, n: usize, now: Instant) {
+        if let Some(bucket) = &mut self.bandwidth {
+            bucket.take(n);
+        }
+        if let Some(slice) = self.slice {
+            self.piece_left = self.piece_left.saturating_sub(n);
+            if self.piece_left == 0 && !slice.gap.is_zero() {
+                self.hold_out = Some(now + slice.gap);
+            }
+        }
+    }
+
+    /// At shutdown: drop every timing fault, so what is owed leaves at full
+    /// speed before the deadline; the byte limits still hold.
+    pub fn unshape(&mut self) {
+        self.delay = None;
+        self.releases.clear();
+        self.released = u64::MAX;
+        self.bandwidth = None;
+        self.slow_read = None;
+        self.slice = None;
+        self.hold_out = None;
+        self.hold_in = None;
+    }
+
+    /// Lift the holds that are over; true if any was.
+    pub fn lift_holds(&mut self, now: Instant) -> bool {
+        let mut lifted = false;
+        for hold in [&mut self.hold_out, &mut self.hold_in] {
+            if hold.is_some_and(|at| at <= now) {
+                *hold = None;
+                lifted = true;
+            }
+        }
+        lifted
+    }
+
+    /// The earliest hold, which the loop must wake up for.
+    pub fn next_wake(&self) -> Option<Instant> {
+        [self.hold_out, self.hold_in, self.linger_until]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// A token bucket: `rate` bytes per second, at most a twentieth of a second
+/// of them saved up, so a throttled stream is smooth at 50 ms grain.
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u64, now: Instant) -> Bucket {
+        let rate = rate.max(1) as f64;
+        let burst = (rate / 20.0).max(1.0);
+        Bucket {
+            rate,
+            burst,
+            tokens: burst,
+            at: now,
+        }
+    }
+
+    fn available(&mut self, now: Instant) -> usize {
+        let earned = now.saturating_duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(self.burst);
+        self.at = now;
+        self.tokens as usize
+    }
+
+    fn take(&mut self, n: usize) {
+        self.tokens -= n as f64;
+    }
+
+    /// When `want` bytes (at most a full bucket) will be there: waking up for
+    /// a useful amount rather than for every byte.
+    fn ready_at(&self, want: usize) -> Instant {
+        let target = (want as f64).min(self.burst).max(1.0);
+        let missing = (target - self.tokens).max(0.0);
+        self.at + Duration::from_secs_f64(missing / self.rate)
+    }
+}
+
+/// A small seeded generator (SplitMix64): reproducible per connection, and
+/// plenty for choosing connections and jitter.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64, stream: u64) -> Rng {
+        let mut rng = Rng(seed ^ stream.wrapping_mul(0xA076_1D64_78BD_642F));
+        rng.next();
+        rng
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in [base - jitter, base + jitter], never below zero.
+    fn spread(&mut self, s: Spread) -> Duration {
+        if s.jitter.is_zero() {
+            return s.base;
+        }
+        let offset = (self.unit() * 2.0 - 1.0) * s.jitter.as_secs_f64();
+        Duration::from_secs_f64((s.base.as_secs_f64() + offset).max(0.0))
+    }
+
+    /// Uniform in [size - var, size + var], at least 1.
+    fn around(&mut self, size: usize, var: usize) -> usize {
+        if var == 0 {
+            return size.max(1);
+        }
+        let low = size.saturating_sub(var).max(1);
+        let high = size.saturating_add(var);
+        low + (self.next() % (high - low + 1) as u64) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> FaultConfig {
+        FaultConfig {
+            ratio: 1.0,
+            seed: 7,
+            ..FaultConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_same_seed_chooses_the_same_connections() {
+        let c = FaultConfig {
+            ratio: 0.3,
+            ..config()
+        };
+        let first: Vec<u64> = (1..200).filter(|&id| c.chooses(id)).collect();
+        let again: Vec<u64> = (1..200).filter(|&id| c.chooses(id)).collect();
+        assert_eq!(first, again);
+        // Roughly 30% of 199, and another seed picks others.
+        assert!((35..85).contains(&first.len()), "{}", first.len());
+        let other = FaultConfig { seed: 8, ..c };
+        assert_ne!(
+            first,
+            (1..200).filter(|&id| other.chooses(id)).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn delayed_bytes_leave_in_order_and_not_before_their_time() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let c = FaultConfig {
+            delay: Some(Spread {
+                base: ms(100),
+                jitter: ms(0),
+            }),
+            ..config()
+        };
+        let mut s = c.shaper_for(1, t0).expect("chosen");
+        s.note_queued(10, t0);
+        s.note_queued(25, t0 + ms(50));
+        assert_eq!(s.send_allowance(0, 25, t0 + ms(99)), 0);
+        assert_eq!(s.hold_out, Some(t0 + ms(100)));
+        assert!(s.lift_holds(t0 + ms(100)));
+        assert_eq!(s.send_allowance(0, 25, t0 + ms(100)), 10);
+        assert_eq!(s.send_allowance(10, 15, t0 + ms(120)), 0);
+        assert_eq!(s.hold_out, Some(t0 + ms(150)));
+        s.lift_holds(t0 + ms(150));
+        assert_eq!(s.send_allowance(10, 15, t0 + ms(150)), 15);
+    }
+
+    #[test]
+    fn jitter_never_reorders() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let c = FaultConfig {
+            delay: Some(Spread {
+                base: ms(50),
+                jitter: ms(40),
+            }),
+            ..config()
+        };
+        let mut s = c.shaper_for(3, t0).expect("chosen");
+        for i in 0..100u64 {
+            s.note_queued((i + 1) * 10, t0 + ms(i * 3));
+        }
+        let times: Vec<Instant> = s.releases.iter().map(|&(_, at)| at).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        assert!(times.iter().all(|&at| at >= t0 + ms(10)));
+    }
+
+    #[test]
+    fn the_bucket_paces_output_to_the_rate() {
+        let t0 = Instant::now();
+        let c = FaultConfig {
+            bandwidth: Some(1000),
+            ..config()
+        };
+        let mut s = c.shaper_for(1, t0).expect("chosen");
+        // A full bucket is a twentieth of a second: 50 bytes.
+        assert_eq!(s.send_allowance(0, 1000, t0), 50);
+        s.note_sent(50, t0);
+        assert_eq!(s.send_allowance(50, 950, t0), 0);
+        assert_eq!(s.hold_out, Some(t0 + Duration::from_millis(50)));
+        let later = t0 + Duration::from_millis(50);
+        assert!(s.lift_holds(later));
+        assert_eq!(s.send_allowance(50, 950, later), 50);
+    }
+
+    #[test]
+    fn pieces_have_their_size_and_a_gap_between() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let c = FaultConfig {
+            slice: Some(Slice {
+                size: 10,
+                var: 0,
+                gap: ms(5),
+            }),
+            ..config()
+        };
+        let mut s = c.shaper_for(1, t0).expect("chosen");
+        assert_eq!(s.send_allowance(0, 25, t0), 10);
+        s.note_sent(10, t0);
+        assert_eq!(s.send_allowance(10, 15, t0 + ms(4)), 0);
+        assert_eq!(s.send_allowance(10, 15, t0 + ms(5)), 10);
+    }
+
+    #[test]
+    fn the_first_ending_wins_and_caps_the_echo() {
+        let c = FaultConfig {
+            close_after: Some(100),
+            stall_after: Some(40),
+            ..config()
+        };
+        assert_eq!(c.ending(), Some((40, Ending::Stall)));
+        let mut s = c.shaper_for(1, Instant::now()).expect("chosen");
+        assert_eq!(s.send_allowance(30, 1000, Instant::now()), 10);
+        assert!(!FaultConfig::default().is_active());
+    }
+
+    #[test]
+    fn variation_stays_in_range_and_above_zero() {
+        let mut rng = Rng::new(1, 2);
+        for _ in 0..1000 {
+            let n = rng.around(3, 5);
+            assert!((1..=8).contains(&n));
+        }
+    }
+}
