@@ -7,8 +7,10 @@
 //! The faulty servers run inside the test, one std thread per connection:
 //! each echoes faithfully except at stream offset `AT` of the first
 //! connection that gets there, where it drops, duplicates or swaps bytes,
-//! adds one, closes, resets or goes silent — and records what the bench
-//! should then report.
+//! adds one, closes, resets or stalls — and records what the bench should
+//! then report. One more delays every echo, for the latency percentiles.
+//! `tests/bench_faults.rs` does the same against `pollmux serve`'s own
+//! fault flags.
 
 mod util;
 
@@ -18,9 +20,9 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use util::{pollmux, run, Finished, Server, PATIENCE};
+use util::{bench, bench_json, bench_with, pollmux, run_pollmux, Finished, Server, PATIENCE};
 
 /// Stream offset at which a faulty server misbehaves: inside the third
 /// 500-byte message, not at a chunk boundary.
@@ -39,23 +41,15 @@ const FAULT_LOAD: &[&str] = &[
     "5",
 ];
 
-fn bench(addr: SocketAddr, args: &[&str]) -> Finished {
-    let mut cmd = pollmux();
-    cmd.args(["bench", "--host"])
-        .arg(addr.ip().to_string())
-        .arg("--port")
-        .arg(addr.port().to_string())
-        .args(args);
-    run(cmd, PATIENCE * 3)
-}
-
 fn assert_clean(out: &Finished) {
     assert_eq!(out.code(), 0, "bench should pass\n{out}");
     for line in [
         "connect failures:      0",
         "resets:                0",
-        "timeouts:              0",
+        "early EOFs:            0",
+        "stalls:                0",
         "verification failures: 0",
+        "ended early:           0 of ",
         "result:                ok",
     ] {
         assert!(out.stdout.contains(line), "missing `{line}`\n{out}");
@@ -219,11 +213,19 @@ const SCHEMA: &[(&str, &str)] = &[
     ("connected", "int"),
     ("connect_failures", "int"),
     ("resets", "int"),
+    ("early_eofs", "int"),
+    ("stalls", "int"),
     ("timeouts", "int"),
     ("verification_failures", "int"),
     ("errors", "int"),
     ("idle_verified", "int"),
+    ("ended_early", "int"),
+    ("messages_before_fault", "int"),
+    ("bytes_before_fault", "int"),
     ("first_failure", "string|null"),
+    ("first_reset", "string|null"),
+    ("first_early_eof", "string|null"),
+    ("first_stall", "string|null"),
     ("bench_cpu_us_per_msg", "number|null"),
     ("server_cpu_us_per_msg", "number|null"),
     ("server_rss_before_kib", "int|null"),
@@ -231,14 +233,7 @@ const SCHEMA: &[(&str, &str)] = &[
 ];
 
 fn parse_json(out: &Finished) -> serde_json::Map<String, serde_json::Value> {
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "--json prints one line\n{out}");
-    let value: serde_json::Value = serde_json::from_str(lines[0])
-        .unwrap_or_else(|e| panic!("--json output is not JSON: {e}\n{out}"));
-    let object = value
-        .as_object()
-        .unwrap_or_else(|| panic!("--json output is not an object\n{out}"))
-        .clone();
+    let object = bench_json(out);
     let keys: BTreeSet<&str> = object.keys().map(String::as_str).collect();
     let documented: BTreeSet<&str> = SCHEMA.iter().map(|(k, _)| *k).collect();
     assert_eq!(keys, documented, "keys differ from the schema\n{out}");
@@ -290,6 +285,7 @@ fn json_output_matches_the_documented_schema() {
     assert_eq!(json["idle_verified"], 4);
     assert_eq!(json["connected"], 9);
     assert_eq!(json["verification_failures"], 0);
+    assert_eq!(json["ended_early"], 0);
     assert!(json["first_failure"].is_null());
     assert!(
         json["latency_us_p50"].as_f64().unwrap_or(0.0) > 0.0,
@@ -315,8 +311,14 @@ enum Fault {
     ExtraByte,
     CloseEarly,
     Reset,
-    Silent,
+    /// Echo up to `AT`, then keep the socket open and send nothing more.
+    Stall,
+    /// Echo everything, each chunk `ECHO_DELAY` late (never "applied").
+    Delay,
 }
+
+/// How late `Fault::Delay` echoes each chunk it reads.
+const ECHO_DELAY: Duration = Duration::from_millis(100);
 
 /// What a faulty server did, for the test to compare with the report.
 #[derive(Debug, Clone, Copy)]
@@ -372,6 +374,9 @@ fn faulty_echo(
             Ok(n) => n,
         };
         let mut out = buf[..n].to_vec();
+        if fault == Fault::Delay {
+            thread::sleep(ECHO_DELAY);
+        }
         let end = offset + n as u64;
         // Only the first connection to reach `AT` breaks (so the bench's
         // first failure is the one recorded); the others echo faithfully.
@@ -427,7 +432,7 @@ fn faulty_echo(
                     let _ = socket.set_linger(Some(Duration::ZERO));
                     return;
                 }
-                (Fault::Silent, _) => {
+                (Fault::Stall, _) => {
                     note(AT, out[i], 0);
                     let _ = stream.write_all(&out[..i]);
                     // Keep reading, never echo again.
@@ -445,12 +450,12 @@ fn faulty_echo(
 }
 
 /// Run the bench at a faulty server; it must fail with exit code 1 and the
-/// report must name the fault. `--timeout 3` unless `extra` sets it.
+/// report must name the fault. `--stall-timeout 3` unless `extra` sets it.
 fn bench_faulty(fault: Fault, extra: &[&str]) -> (Finished, Applied) {
     let server = FaultyServer::start(fault);
     let mut args = FAULT_LOAD.to_vec();
-    if !extra.contains(&"--timeout") {
-        args.extend_from_slice(&["--timeout", "3"]);
+    if !extra.contains(&"--stall-timeout") && !extra.contains(&"--timeout") {
+        args.extend_from_slice(&["--stall-timeout", "3"]);
     }
     args.extend_from_slice(extra);
     let out = bench(server.addr, &args);
@@ -469,7 +474,7 @@ fn assert_mismatch_reported(fault: Fault) {
     );
     assert!(out.stdout.contains(&line), "want `{line}`\n{out}");
     assert!(
-        out.stdout.contains("failure:               connection "),
+        out.stdout.contains("verification failure:  connection "),
         "{out}"
     );
     assert!(figure(&out, "verification failures") >= 1, "{out}");
@@ -513,7 +518,13 @@ fn an_early_close_is_reported() {
         a.offset, a.expected
     );
     assert!(out.stdout.contains(&line), "want `{line}`\n{out}");
+    assert_eq!(figure(&out, "early EOFs"), 1, "{out}");
+    // Verification failures count every wrong echo, early EOFs included.
     assert!(figure(&out, "verification failures") >= 1, "{out}");
+    assert!(
+        out.stdout.contains("early EOF:             connection "),
+        "{out}"
+    );
 }
 
 #[test]
@@ -531,14 +542,179 @@ fn a_reset_is_reported() {
     }
     assert!(figure(&out, "resets") >= 1, "{out}");
     assert!(out.stdout.contains("connection reset"), "{out}");
+    assert!(
+        out.stdout.contains("reset:                 connection "),
+        "{out}"
+    );
+}
+
+/// The faulty server broke one of the two connections at `AT`, inside its
+/// third message: that one ended early after two verified messages and
+/// `AT` verified bytes, and the other went on to finish its 100.
+fn assert_one_ended_early_at_at(json: &serde_json::Map<String, serde_json::Value>, out: &Finished) {
+    assert_eq!(json["ok"], false, "{out}");
+    assert_eq!(json["ended_early"], 1, "{out}");
+    assert_eq!(json["messages_before_fault"], 2, "{out}");
+    assert_eq!(json["bytes_before_fault"], AT, "{out}");
+    assert_eq!(
+        json["messages"],
+        100 + 2,
+        "the other connection went on\n{out}"
+    );
 }
 
 #[test]
-fn a_silent_server_times_out() {
-    let (out, a) = bench_faulty(Fault::Silent, &["--timeout", "1"]);
-    assert!(figure(&out, "timeouts") >= 1, "{out}");
-    let line = format!("offset {}: no progress for", a.offset);
-    assert!(out.stdout.contains(&line), "want `{line}`\n{out}");
+fn an_early_eof_has_its_own_json_fields() {
+    let (out, a) = bench_faulty(Fault::CloseEarly, &["--json"]);
+    let json = parse_json(&out);
+    assert_eq!(json["early_eofs"], 1, "{out}");
+    assert_eq!(json["resets"], 0, "{out}");
+    assert_eq!(json["stalls"], 0, "{out}");
+    assert_eq!(
+        json["verification_failures"], 1,
+        "early EOFs included\n{out}"
+    );
+    let first = json["first_early_eof"].as_str().unwrap_or_default();
+    // Message 3 (bytes 1000..1500) was out: 490 bytes still owed.
+    let want = format!(
+        "offset {}: expected 0x{:02x}, got EOF (the server closed with 490 bytes still owed)",
+        a.offset, a.expected
+    );
+    assert!(first.ends_with(&want), "want `{want}`\n{out}");
+    assert!(
+        json["first_reset"].is_null() && json["first_stall"].is_null(),
+        "{out}"
+    );
+    assert_one_ended_early_at_at(&json, &out);
+}
+
+#[test]
+fn a_reset_has_its_own_json_fields() {
+    let (out, a) = bench_faulty(Fault::Reset, &["--json"]);
+    let json = parse_json(&out);
+    if cfg!(windows) && json["resets"] == 0 {
+        // wine sends FIN for a SO_LINGER 0 close (see a_reset_is_reported).
+        assert_eq!(json["early_eofs"], 1, "{out}");
+        return;
+    }
+    assert_eq!(json["resets"], 1, "{out}");
+    assert_eq!(json["early_eofs"], 0, "{out}");
+    assert_eq!(json["verification_failures"], 0, "{out}");
+    let first = json["first_reset"].as_str().unwrap_or_default();
+    assert!(
+        first.contains(&format!("offset {}: connection reset (", a.offset))
+            && first.ends_with(") with 490 bytes owed"),
+        "{out}"
+    );
+    assert!(json["first_early_eof"].is_null(), "{out}");
+    assert_one_ended_early_at_at(&json, &out);
+}
+
+/// The seconds in the stall line's `no progress for 1.1 s`.
+fn stall_waited(line: &str, out: &Finished) -> f64 {
+    line.split("no progress for ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|secs| secs.parse().ok())
+        .unwrap_or_else(|| panic!("no stall time in `{line}`\n{out}"))
+}
+
+#[test]
+fn a_stall_is_reported_within_the_stall_timeout() {
+    let started = Instant::now();
+    let (out, a) = bench_faulty(Fault::Stall, &["--json", "--stall-timeout", "1"]);
+    let elapsed = started.elapsed();
+    let json = parse_json(&out);
+    assert_eq!(json["stalls"], 1, "{out}");
+    assert_eq!(json["timeouts"], 1, "the old name of stalls\n{out}");
+    assert_eq!(json["resets"], 0, "{out}");
+    assert_eq!(json["early_eofs"], 0, "{out}");
+    let first = json["first_stall"].as_str().unwrap_or_default();
+    assert!(
+        first.contains(&format!("offset {}: no progress for", a.offset))
+            && first.ends_with("with 490 bytes owed (stalled)"),
+        "{out}"
+    );
+    // Checked every 100 ms: seen after 1 s, not much later.
+    let waited = stall_waited(first, &out);
+    assert!((1.0..=1.6).contains(&waited), "stalled {waited} s\n{out}");
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(6),
+        "the bench took {elapsed:?}\n{out}"
+    );
+    assert_one_ended_early_at_at(&json, &out);
+}
+
+/// `--stall-timeout` was `--timeout` before: the old flag still works, and
+/// so does `POLLMUX_BENCH_STALL_TIMEOUT`; both are in `--help`.
+#[test]
+fn the_stall_timeout_keeps_its_old_name_and_has_a_variable() {
+    let help = run_pollmux(&["bench", "--help"]);
+    for text in [
+        "--stall-timeout",
+        "--timeout",
+        "POLLMUX_BENCH_STALL_TIMEOUT",
+    ] {
+        assert!(help.stdout.contains(text), "--help lacks `{text}`\n{help}");
+    }
+
+    let (out, _) = bench_faulty(Fault::Stall, &["--timeout", "1"]);
+    assert_eq!(figure(&out, "stalls"), 1, "{out}");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("stall:"))
+        .unwrap_or_default();
+    assert!(
+        stall_waited(line, &out) < 2.0,
+        "--timeout 1 was ignored\n{out}"
+    );
+
+    let server = FaultyServer::start(Fault::Stall);
+    let mut cmd = pollmux();
+    cmd.env("POLLMUX_BENCH_STALL_TIMEOUT", "1");
+    let out = bench_with(cmd, server.addr, FAULT_LOAD);
+    assert_eq!(out.code(), 1, "{out}");
+    assert_eq!(figure(&out, "stalls"), 1, "{out}");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("stall:"))
+        .unwrap_or_default();
+    assert!(
+        stall_waited(line, &out) < 2.0,
+        "the variable was ignored\n{out}"
+    );
+}
+
+/// Echoes 100 ms late: every percentile shows the delay, and the run,
+/// slow as it is, passes.
+#[test]
+fn delayed_echoes_show_in_the_latency_percentiles() {
+    let server = FaultyServer::start(Fault::Delay);
+    let out = bench(
+        server.addr,
+        &[
+            "--json",
+            "--connections",
+            "2",
+            "--size",
+            "100",
+            "--messages",
+            "10",
+            "--warmup",
+            "0",
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out}");
+    let json = parse_json(&out);
+    assert_eq!(json["messages"], 10, "{out}");
+    let us = |key: &str| json[key].as_f64().unwrap_or(0.0);
+    let delay_us = ECHO_DELAY.as_micros() as f64;
+    assert!(us("latency_us_p50") >= delay_us, "{out}");
+    // Not clamped, not garbage: a round trip is a delay plus a little.
+    assert!(us("latency_us_max") < 10.0 * delay_us, "{out}");
+    assert!(us("latency_us_p50") <= us("latency_us_max"), "{out}");
 }
 
 #[test]
@@ -547,6 +723,7 @@ fn a_fault_shows_in_the_json_too() {
     let json = parse_json(&out);
     assert_eq!(json["ok"], false);
     assert!(json["verification_failures"].as_u64() >= Some(1), "{out}");
+    assert_eq!(json["early_eofs"], 0, "a wrong byte is no early EOF\n{out}");
     let first = json["first_failure"].as_str().unwrap_or_default();
     assert!(
         first.ends_with(&format!(

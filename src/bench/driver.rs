@@ -31,7 +31,7 @@ use hdrhistogram::Histogram;
 use polling::{Events, PollMode, Poller};
 
 use super::conn::{start_connect, Conn, Interest, Kind, Phase, Registered};
-use super::fault::{Class, Fault};
+use super::fault::{Class, Failure, Fault};
 use super::procfs;
 use super::progress::Live;
 use super::{BenchPollMode, Plan, Share};
@@ -45,9 +45,11 @@ const MAX_CONNECTING: usize = 256;
 const EVENT_BUDGET: usize = 1 << 20;
 /// How often connect and stall timeouts are checked and counters published.
 const TICK_NS: u64 = 100_000_000;
-/// Failure descriptions kept per thread (the rest are only counted).
-const KEEP_FAILURES: usize = 10;
-/// Latency histogram range: 1 ns .. 1 hour, 3 significant digits.
+/// Failure descriptions kept per thread and class (the rest are only counted).
+const KEEP_PER_CLASS: usize = 3;
+/// Latency histogram range: 1 ns .. 1 hour, 3 significant digits. Longer
+/// round trips are recorded as 1 hour (clamped, not dropped), so a server
+/// that delays its echoes still shows in every percentile.
 const HIST_MAX_NS: u64 = 3_600_000_000_000;
 
 /// What a thread tells the main thread while it runs (with its index).
@@ -63,31 +65,76 @@ pub enum Note {
 pub struct Counts {
     pub connected: u64,
     pub connect_failures: u64,
-    pub verification_failures: u64,
-    pub timeouts: u64,
     pub resets: u64,
+    pub early_eofs: u64,
+    pub stalls: u64,
+    /// Wrong or extra bytes, or no EOF after a half-close.
+    pub bad_echoes: u64,
     pub errors: u64,
     pub idle_verified: u64,
+    /// Connections a fault ended after they came up, and what was verified
+    /// on them before it.
+    pub ended_early: u64,
+    pub messages_before_fault: u64,
+    pub bytes_before_fault: u64,
 }
 
 impl Counts {
     pub fn add(&mut self, o: &Counts) {
         self.connected += o.connected;
-        self.connect_failures += o.connect_failures;
-        self.verification_failures += o.verification_failures;
-        self.timeouts += o.timeouts;
-        self.resets += o.resets;
-        self.errors += o.errors;
+        for class in Class::ALL {
+            *self.of_mut(class) += o.of(class);
+        }
         self.idle_verified += o.idle_verified;
+        self.ended_early += o.ended_early;
+        self.messages_before_fault += o.messages_before_fault;
+        self.bytes_before_fault += o.bytes_before_fault;
+    }
+
+    /// Faults of one class.
+    pub fn of(&self, class: Class) -> u64 {
+        match class {
+            Class::Connect => self.connect_failures,
+            Class::Reset => self.resets,
+            Class::EarlyEof => self.early_eofs,
+            Class::Stall => self.stalls,
+            Class::BadEcho => self.bad_echoes,
+            Class::Other => self.errors,
+        }
+    }
+
+    fn of_mut(&mut self, class: Class) -> &mut u64 {
+        match class {
+            Class::Connect => &mut self.connect_failures,
+            Class::Reset => &mut self.resets,
+            Class::EarlyEof => &mut self.early_eofs,
+            Class::Stall => &mut self.stalls,
+            Class::BadEcho => &mut self.bad_echoes,
+            Class::Other => &mut self.errors,
+        }
     }
 
     pub fn faults(&self) -> u64 {
-        self.connect_failures
-            + self.verification_failures
-            + self.timeouts
-            + self.resets
-            + self.errors
+        Class::ALL.iter().map(|&class| self.of(class)).sum()
     }
+
+    /// Echoes that were not what was sent, early EOFs included: the
+    /// meaning `verification_failures` has had in the JSON from the start.
+    pub fn verification_failures(&self) -> u64 {
+        self.bad_echoes + self.early_eofs
+    }
+}
+
+/// The latency histogram every thread records into (same bounds, so they add).
+pub fn latency_histogram() -> io::Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, HIST_MAX_NS, 3)
+        .map_err(|e| io::Error::other(format!("latency histogram: {e}")))
+}
+
+/// Record one round trip of `ns`: below the range counts as 1 ns, above it
+/// as the range's top, so no message goes missing from the percentiles.
+fn record_latency(hist: &mut Histogram<u64>, ns: u64) {
+    hist.saturating_record(ns.max(1));
 }
 
 /// What a thread hands back when it is done.
@@ -100,8 +147,8 @@ pub struct ThreadResult {
     /// This thread's CPU time during the measured phase (Linux).
     pub cpu: Option<Duration>,
     pub counts: Counts,
-    /// When and what: the first few faults of this thread.
-    pub failures: Vec<(Instant, String)>,
+    /// The first few faults of each class on this thread.
+    pub failures: Vec<Failure>,
 }
 
 /// Open loop: the thread's messages go out on a fixed schedule, round robin
@@ -140,7 +187,7 @@ struct Worker {
     completed_total: u64,
     last_measured: u64,
     counts: Counts,
-    failures: Vec<(Instant, String)>,
+    failures: Vec<Failure>,
     live: Arc<Live>,
     /// Connections not through setup yet.
     unsettled: usize,
@@ -224,8 +271,7 @@ impl Worker {
                 active: active.len() as u64,
             }
         });
-        let hist = Histogram::new_with_bounds(1, HIST_MAX_NS, 3)
-            .map_err(|e| io::Error::other(format!("latency histogram: {e}")))?;
+        let hist = latency_histogram()?;
         // Reads take a whole message where they can (64 KiB .. 256 KiB);
         // sends are generated in 64 KiB slices.
         let rsize = usize::try_from(plan.size)
@@ -609,7 +655,7 @@ impl Worker {
                 Ok(n) => n,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(Fault::io(conn.recvd, err)),
+                Err(err) => return Err(Fault::io(conn.recvd, conn.owed(), err)),
             };
             if n == 0 {
                 return self.on_eof(key);
@@ -699,8 +745,7 @@ impl Worker {
             self.completed_total += 1;
             let in_window = self.deadline.is_none_or(|d| now <= d);
             if start >= self.warmup_end && in_window {
-                self.hist
-                    .saturating_record(now.saturating_sub(start).max(1));
+                record_latency(&mut self.hist, now.saturating_sub(start));
                 self.messages += 1;
                 self.bytes += size;
                 self.last_measured = now;
@@ -734,7 +779,7 @@ impl Worker {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(Fault::io(conn.sent, err)),
+                Err(err) => return Err(Fault::io(conn.recvd, conn.owed(), err)),
             }
         }
         if budget == 0 && conn.sent < conn.limit && self.mode == PollMode::Edge {
@@ -760,8 +805,8 @@ impl Worker {
                     None => Ok(()),
                 };
                 if let Err(err) = shut {
-                    let offset = conn.sent;
-                    return self.fail(key, Fault::io(offset, err));
+                    let fault = Fault::io(conn.recvd, conn.owed(), err);
+                    return self.fail(key, fault);
                 }
                 conn.phase = Phase::HalfClosed;
                 if conn.owed() == 0 {
@@ -790,8 +835,8 @@ impl Worker {
         match source.rearm(wanted.event(key)) {
             Ok(()) => conn.armed = wanted,
             Err(err) => {
-                let offset = conn.recvd;
-                self.fail(key, Fault::io(offset, err));
+                let fault = Fault::io(conn.recvd, conn.owed(), err);
+                self.fail(key, fault);
             }
         }
     }
@@ -799,7 +844,7 @@ impl Worker {
     /// Connect and stall timeouts, checked every tick (O(connections)).
     fn check_timeouts(&mut self, now: u64) {
         let connect_ns = self.plan.connect_timeout.as_nanos() as u64;
-        let stall_ns = self.plan.timeout.as_nanos() as u64;
+        let stall_ns = self.plan.stall_timeout.as_nanos() as u64;
         let edge = self.mode == PollMode::Edge;
         for key in 0..self.conns.len() {
             let conn = &self.conns[key];
@@ -840,21 +885,26 @@ impl Worker {
         }
     }
 
+    /// Count a fault and end its connection; the others go on.
     fn fail(&mut self, key: usize, fault: Fault) {
         let conn = &self.conns[key];
         if conn.is_closed() {
             return;
         }
-        match fault.class() {
-            Class::Connect => self.counts.connect_failures += 1,
-            Class::Verification => self.counts.verification_failures += 1,
-            Class::Timeout => self.counts.timeouts += 1,
-            Class::Reset => self.counts.resets += 1,
-            Class::Other => self.counts.errors += 1,
+        let class = fault.class();
+        *self.counts.of_mut(class) += 1;
+        if conn.phase != Phase::Connecting {
+            self.counts.ended_early += 1;
+            self.counts.messages_before_fault += conn.completed;
+            self.counts.bytes_before_fault += conn.recvd;
         }
-        if self.failures.len() < KEEP_FAILURES {
-            self.failures
-                .push((Instant::now(), fault.describe(conn.id)));
+        let kept = self.failures.iter().filter(|f| f.class == class).count();
+        if kept < KEEP_PER_CLASS {
+            self.failures.push(Failure {
+                at: Instant::now(),
+                class,
+                text: fault.describe(conn.id),
+            });
         }
         self.close(key, false);
     }
@@ -930,4 +980,23 @@ fn unsupported(mode: &str) -> io::Error {
 fn cpu_since(start: Option<Duration>) -> Option<Duration> {
     let end = procfs::thread_cpu()?;
     Some(end.saturating_sub(start?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_echoes_are_recorded_and_clamped_not_dropped() {
+        let mut hist = latency_histogram().expect("a latency histogram");
+        let slow = 150_000_000; // 150 ms
+        record_latency(&mut hist, slow);
+        record_latency(&mut hist, 0);
+        record_latency(&mut hist, 2 * HIST_MAX_NS);
+        assert_eq!(hist.len(), 3, "every round trip counts");
+        let near = |got: u64, want: u64| got.abs_diff(want) <= want / 500;
+        assert!(near(hist.value_at_quantile(0.5), slow));
+        assert!(near(hist.max(), HIST_MAX_NS), "clamped to 1 hour");
+        assert!(hist.min() >= 1);
+    }
 }

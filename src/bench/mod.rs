@@ -30,6 +30,7 @@ use hdrhistogram::Histogram;
 
 use crate::cli::{parse_duration, parse_size};
 use driver::{Counts, Note, ThreadResult};
+use fault::Failure;
 use progress::{Live, Progress};
 pub use report::{Report, SCHEMA_VERSION};
 
@@ -83,9 +84,11 @@ pub struct BenchArgs {
     #[arg(long, env = "POLLMUX_BENCH_CONNECT_TIMEOUT", default_value = "5", value_parser = parse_positive_duration)]
     pub connect_timeout: Duration,
 
-    /// Fail a connection that is owed an echo and receives nothing for this long.
-    #[arg(long, env = "POLLMUX_BENCH_TIMEOUT", default_value = "10", value_parser = parse_positive_duration)]
-    pub timeout: Duration,
+    /// A connection that is owed an echo and receives nothing for this long
+    /// has stalled: it is counted as a stall and closed (the others go on).
+    #[arg(long, visible_alias = "timeout", env = "POLLMUX_BENCH_STALL_TIMEOUT", default_value = "10",
+          value_parser = parse_positive_duration)]
+    pub stall_timeout: Duration,
 
     /// Open loop: send this many messages per second in all, on a fixed schedule,
     /// whatever the echoes do; latency counts from each message's scheduled time.
@@ -177,7 +180,7 @@ pub struct Plan {
     pub messages: Option<u64>,
     pub warmup: Duration,
     pub connect_timeout: Duration,
-    pub timeout: Duration,
+    pub stall_timeout: Duration,
     pub rate: Option<f64>,
     pub half_close: bool,
     pub poll_mode: BenchPollMode,
@@ -248,7 +251,7 @@ fn plan(args: &BenchArgs) -> Result<Plan, Box<dyn Error>> {
         messages: args.messages,
         warmup: args.warmup,
         connect_timeout: args.connect_timeout,
-        timeout: args.timeout,
+        stall_timeout: args.stall_timeout,
         rate: args.rate,
         half_close: args.half_close,
         poll_mode: args.poll_mode,
@@ -447,7 +450,7 @@ fn assemble(
         start = Some(start.map_or(r.warmup_end, |s| s.min(r.warmup_end)));
         end = Some(end.map_or(r.measure_end, |e| e.max(r.measure_end)));
     }
-    failures.sort_by_key(|(at, _)| *at);
+    failures.sort_by_key(|f: &Failure| f.at);
     let elapsed = match (start, end) {
         (Some(s), Some(e)) => e.saturating_duration_since(s),
         _ => Duration::ZERO,
@@ -467,7 +470,7 @@ fn assemble(
         bytes,
         latency: hist.as_ref().and_then(report::Latency::from_histogram),
         counts,
-        failures: failures.into_iter().map(|(_, f)| f).collect(),
+        failures,
         bench_cpu,
         server_cpu,
         server_rss_before_kib: rss_before,
@@ -491,7 +494,7 @@ mod tests {
             messages,
             warmup: Duration::ZERO,
             connect_timeout: Duration::from_secs(1),
-            timeout: Duration::from_secs(1),
+            stall_timeout: Duration::from_secs(1),
             rate: None,
             half_close: false,
             poll_mode: BenchPollMode::Auto,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::driver::Counts;
+use super::fault::{Class, Failure};
 
 /// Version of the JSON object's layout; bumped when a field changes meaning
 /// or goes away (new fields may appear without a bump).
@@ -58,8 +59,8 @@ pub struct Report {
     pub bytes: u64,
     pub latency: Option<Latency>,
     pub counts: Counts,
-    /// The first few faults, earliest first.
-    pub failures: Vec<String>,
+    /// The first few faults of each class, earliest first.
+    pub failures: Vec<Failure>,
     /// CPU time of the bench's threads during the measured phase.
     pub bench_cpu: Option<Duration>,
     /// `--server-pid`: the server's CPU time over the same phase.
@@ -94,6 +95,14 @@ impl Report {
 
     pub fn server_cpu_us_per_msg(&self) -> Option<f64> {
         self.per_message(self.server_cpu)
+    }
+
+    /// The first fault of `class`, as its one line.
+    pub fn first(&self, class: Class) -> Option<&str> {
+        self.failures
+            .iter()
+            .find(|f| f.class == class)
+            .map(|f| f.text.as_str())
     }
 
     pub fn mode(&self) -> String {
@@ -163,11 +172,29 @@ impl Report {
         }
         let _ = writeln!(s, "connect failures:      {}", c.connect_failures);
         let _ = writeln!(s, "resets:                {}", c.resets);
-        let _ = writeln!(s, "timeouts:              {}", c.timeouts);
-        let _ = writeln!(s, "verification failures: {}", c.verification_failures);
+        let _ = writeln!(s, "early EOFs:            {}", c.early_eofs);
+        let _ = writeln!(s, "stalls:                {}", c.stalls);
+        let _ = write!(s, "verification failures: {}", c.verification_failures());
+        if c.early_eofs > 0 {
+            let _ = write!(s, " ({} of them early EOFs)", c.early_eofs);
+        }
+        s.push('\n');
         if c.errors > 0 {
             let _ = writeln!(s, "other errors:          {}", c.errors);
         }
+        let _ = write!(
+            s,
+            "ended early:           {} of {} connections",
+            c.ended_early, c.connected
+        );
+        if c.ended_early > 0 {
+            let _ = write!(
+                s,
+                ", after {} messages ({} bytes) verified on them",
+                c.messages_before_fault, c.bytes_before_fault
+            );
+        }
+        s.push('\n');
         if let Some(us) = self.bench_cpu_us_per_msg() {
             let _ = writeln!(s, "bench cpu:             {us:.2} us/msg");
         }
@@ -182,13 +209,18 @@ impl Report {
                 peak.saturating_sub(before) as f64 / held
             );
         }
-        for f in &self.failures {
-            let _ = writeln!(s, "failure:               {f}");
-        }
-        let shown = self.failures.len() as u64;
-        let total = c.faults();
-        if total > shown {
-            let _ = writeln!(s, "                       ... and {} more", total - shown);
+        // The first few of each kind, so one reset among many stalls shows.
+        for class in Class::ALL {
+            let mut shown = 0;
+            for f in self.failures.iter().filter(|f| f.class == class) {
+                let label = format!("{}:", class.label());
+                let _ = writeln!(s, "{label:<23}{}", f.text);
+                shown += 1;
+            }
+            let more = c.of(class).saturating_sub(shown);
+            if more > 0 {
+                let _ = writeln!(s, "{:23}... and {more} more", "");
+            }
         }
         let _ = writeln!(
             s,
@@ -227,16 +259,26 @@ impl Report {
             ("connected", c.connected.to_string()),
             ("connect_failures", c.connect_failures.to_string()),
             ("resets", c.resets.to_string()),
-            ("timeouts", c.timeouts.to_string()),
-            ("verification_failures", c.verification_failures.to_string()),
+            ("early_eofs", c.early_eofs.to_string()),
+            ("stalls", c.stalls.to_string()),
+            // The old name of `stalls`, kept for the readers of schema 1.
+            ("timeouts", c.stalls.to_string()),
+            (
+                "verification_failures",
+                c.verification_failures().to_string(),
+            ),
             ("errors", c.errors.to_string()),
             ("idle_verified", c.idle_verified.to_string()),
+            ("ended_early", c.ended_early.to_string()),
+            ("messages_before_fault", c.messages_before_fault.to_string()),
+            ("bytes_before_fault", c.bytes_before_fault.to_string()),
             (
                 "first_failure",
-                self.failures
-                    .first()
-                    .map_or_else(|| "null".to_owned(), |f| string(f)),
+                opt_string(self.failures.first().map(|f| f.text.as_str())),
             ),
+            ("first_reset", opt_string(self.first(Class::Reset))),
+            ("first_early_eof", opt_string(self.first(Class::EarlyEof))),
+            ("first_stall", opt_string(self.first(Class::Stall))),
             ("bench_cpu_us_per_msg", num(self.bench_cpu_us_per_msg())),
             ("server_cpu_us_per_msg", num(self.server_cpu_us_per_msg())),
             ("server_rss_before_kib", opt_int(self.server_rss_before_kib)),
@@ -288,6 +330,10 @@ fn num(v: Option<f64>) -> String {
 
 fn opt_int(v: Option<u64>) -> String {
     v.map_or_else(|| "null".to_owned(), |v| v.to_string())
+}
+
+fn opt_string(v: Option<&str>) -> String {
+    v.map_or_else(|| "null".to_owned(), string)
 }
 
 /// A JSON string with the escapes RFC 8259 requires.

@@ -441,6 +441,33 @@ pub fn run_pollmux(args: &[&str]) -> Finished {
     run(cmd, PATIENCE)
 }
 
+/// `pollmux bench` at `addr` with `args`, run to completion (bounded).
+pub fn bench(addr: SocketAddr, args: &[&str]) -> Finished {
+    bench_with(pollmux(), addr, args)
+}
+
+/// `pollmux bench` from `cmd` (e.g. with environment variables set).
+pub fn bench_with(mut cmd: Command, addr: SocketAddr, args: &[&str]) -> Finished {
+    cmd.args(["bench", "--host"])
+        .arg(addr.ip().to_string())
+        .arg("--port")
+        .arg(addr.port().to_string())
+        .args(args);
+    run(cmd, PATIENCE * 3)
+}
+
+/// The one JSON object `pollmux bench --json` printed on stdout.
+pub fn bench_json(out: &Finished) -> serde_json::Map<String, serde_json::Value> {
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "--json prints one line\n{out}");
+    let value: serde_json::Value = serde_json::from_str(lines[0])
+        .unwrap_or_else(|e| panic!("--json output is not JSON: {e}\n{out}"));
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("--json output is not an object\n{out}"))
+        .clone()
+}
+
 // ---------------------------------------------------------------- clients
 
 /// A blocking client with a bounded connect and finite read/write timeouts.
