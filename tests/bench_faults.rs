@@ -62,7 +62,6 @@ fn assert_all_ended_at_after(json: &Map<String, Value>, out: &Finished) {
 }
 
 #[test]
-#[ignore = "needs serve fault flags"]
 fn a_delay_shows_in_every_percentile() {
     let server = Server::start(&["--delay", "100ms"]);
     let (out, json) = bench_report(
@@ -88,7 +87,6 @@ fn a_delay_shows_in_every_percentile() {
 }
 
 #[test]
-#[ignore = "needs serve fault flags"]
 fn a_delay_with_jitter_spreads_the_percentiles() {
     let server = Server::start(&["--delay", "100ms±50ms", "--seed", "1"]);
     let (out, json) = bench_report(
@@ -143,19 +141,16 @@ fn assert_throughput_capped(server_args: &[&str], rate_kib: f64) {
 }
 
 #[test]
-#[ignore = "needs serve fault flags"]
 fn a_bandwidth_caps_the_throughput() {
     assert_throughput_capped(&["--bandwidth", "100k"], 100.0);
 }
 
 #[test]
-#[ignore = "needs serve fault flags"]
 fn a_slow_reader_caps_the_throughput() {
     assert_throughput_capped(&["--slow-read", "100k"], 100.0);
 }
 
 #[test]
-#[ignore = "needs serve fault flags"]
 fn sliced_echoes_are_intact_and_late() {
     // A 1000-byte message in 100-byte slices, 10 ms apart: 9 gaps at least.
     let server = Server::start(&["--slice", "100", "--slice-delay", "10ms"]);
@@ -198,7 +193,6 @@ fn sliced_echoes_are_intact_and_late() {
 }
 
 #[test]
-#[ignore = "needs serve fault flags"]
 fn close_after_is_an_early_eof_at_that_offset() {
     let server = Server::start(&["--close-after", "10000"]);
     let (out, json) = bench_report(
@@ -216,7 +210,6 @@ fn close_after_is_an_early_eof_at_that_offset() {
 }
 
 #[test]
-#[ignore = "needs serve fault flags"]
 fn reset_after_is_a_reset_at_that_offset() {
     let server = Server::start(&["--reset-after", "10000"]);
     let (out, json) = bench_report(
@@ -234,7 +227,6 @@ fn reset_after_is_a_reset_at_that_offset() {
 }
 
 #[test]
-#[ignore = "needs serve fault flags"]
 fn stall_after_is_a_stall_within_the_stall_timeout() {
     let server = Server::start(&["--stall-after", "10000"]);
     let started = Instant::now();
@@ -255,7 +247,6 @@ fn stall_after_is_a_stall_within_the_stall_timeout() {
 /// `--fault-ratio 0.5`: some of 20 connections are reset, the others finish
 /// their messages; the same `--seed` picks the same ones.
 #[test]
-#[ignore = "needs serve fault flags"]
 fn a_fault_ratio_breaks_some_connections_and_the_rest_finish() {
     let run = || {
         let server = Server::start(&[
