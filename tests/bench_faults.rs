@@ -6,8 +6,7 @@
 //! and stalls at the offset the server was told.
 //!
 //! The faulty fake servers of `tests/bench.rs` check the bench alone; these
-//! check that the two halves agree. They need the server's fault flags, so
-//! they are ignored until those land.
+//! check that the two halves agree.
 
 mod util;
 
