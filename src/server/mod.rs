@@ -582,10 +582,9 @@ impl Server {
                 log::debug!("cannot arrange a reset: {err}");
             }
         }
-        log::debug!(
-            "at the connection limit: turned away {:?}",
-            peer.as_socket()
-        );
+        if let Some(peer) = peer.as_socket() {
+            log::debug!("at the connection limit: turned {peer} away");
+        }
     }
 
     /// Watch the listeners exactly when accepting is allowed: not while
