@@ -305,6 +305,19 @@ fn an_echo_after_the_timeout_is_late_and_its_datagram_lost() {
     assert_eq!([duplicated, reordered, corrupted], [0; 3], "{out}");
 }
 
+#[test]
+fn a_server_that_goes_away_is_reported() {
+    let echo = UdpEcho::start(Mischief::Vanish { at: AT });
+    let out = bench(echo.addr, ONE_CONNECTION);
+    assert_eq!(out.code(), 1, "{out}");
+    assert_eq!(figure(&out, "other errors"), 1, "{out}");
+    assert!(out.stdout.contains("the server's port is closed"), "{out}");
+    // What was still in flight never came back.
+    let [sent, received, lost, ..] = datagrams(&out);
+    assert_eq!(sent, received + lost, "{out}");
+    assert!(lost >= 1, "{out}");
+}
+
 // ------------------------------------------------------ no server, bad flags
 
 #[test]

@@ -973,7 +973,7 @@ fn socket_error(conn: &Conn, err: io::Error) -> (Class, String) {
         io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset => (
             Class::Other,
             format!(
-                "connection {id}, datagram {}: the server's port is closed ({err})",
+                "connection {id}: the server's port is closed, {} datagrams after the start ({err})",
                 conn.next_seq
             ),
         ),

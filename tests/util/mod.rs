@@ -818,6 +818,9 @@ pub enum Mischief {
     /// Hold it back; echo it with the first datagram that arrives `after`
     /// or more later.
     Delay { at: u64, after: Duration },
+    /// Close the socket instead of echoing it (later datagrams draw ICMP
+    /// "port unreachable").
+    Vanish { at: u64 },
 }
 
 /// A UDP echo server on 127.0.0.1 in a thread of the test, until the
@@ -878,6 +881,7 @@ fn udp_echo(
         };
         match mischief {
             Mischief::Drop { at } if at == index => continue,
+            Mischief::Vanish { at } if at == index => return,
             Mischief::Duplicate { at } if at == index => echo(&datagram, from),
             Mischief::Reorder { at } | Mischief::Delay { at, .. } if at == index => {
                 held = Some((datagram, from, Instant::now()));
