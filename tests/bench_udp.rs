@@ -418,3 +418,31 @@ fn udp_flags_are_explained_and_read_from_the_environment() {
     assert!(out.stdout.contains("UDP, closed loop"), "{out}");
     assert_eq!(figure(&out, "datagrams lost"), 1, "{out}");
 }
+
+// ------------------------------------------------------------ measurement
+
+/// Datagrams per second on loopback against the in-test echo (one std
+/// thread, a blocking `recv_from`/`send_to` pair per datagram): the figure
+/// for the notes, not a pass mark. Run it on a release build:
+/// `cargo test --release --test bench_udp -- --ignored --nocapture measure`
+#[test]
+#[ignore = "measurement: run with --release -- --ignored --nocapture"]
+fn measure_datagrams_per_second() {
+    let echo = UdpEcho::start(Mischief::None);
+    for load in [
+        &["--connections", "50", "--size", "1k", "--depth", "1"][..],
+        &["--connections", "50", "--size", "64", "--depth", "1"][..],
+        &["--connections", "4", "--size", "64", "--depth", "16"][..],
+    ] {
+        let mut args = load.to_vec();
+        args.extend(["--duration", "5", "--warmup", "1", "--max-loss", "0.001"]);
+        let out = bench(echo.addr, &args);
+        assert_eq!(out.code(), 0, "{out}");
+        let messages = figure(&out, "messages");
+        eprintln!(
+            "bench --udp {}: {messages} datagrams in 5 s\n{}",
+            load.join(" "),
+            out.stdout
+        );
+    }
+}
