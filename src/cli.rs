@@ -252,6 +252,40 @@ pub struct ClientArgs {
     /// Give up when connecting or waiting for an echo takes longer than this.
     #[arg(short, long, env = "POLLMUX_TIMEOUT", default_value = "5", value_parser = parse_positive_duration)]
     pub timeout: Duration,
+
+    /// Use UDP: each message is one datagram (at most 65507 bytes); an echo
+    /// missing after --timeout is reported as lost and the client goes on.
+    #[arg(long, env = "POLLMUX_CLIENT_UDP")]
+    pub udp: bool,
+}
+
+/// The largest UDP payload that fits one IPv4 datagram (65535 less the IP
+/// and UDP headers); IPv6 allows 20 bytes more, but one limit is simpler.
+pub const MAX_DATAGRAM: usize = 65_507;
+
+impl Cli {
+    /// The checks that involve more than one flag, as usage errors (exit 2)
+    /// like any other bad value.
+    pub fn check(self) -> Result<Cli, clap::Error> {
+        let problem = match &self.command {
+            Command::Client(args) if args.udp && args.message.len() > MAX_DATAGRAM => {
+                Some(format!(
+                "invalid value for '--message <MESSAGE>': {} bytes do not fit one UDP datagram \
+                 (at most {MAX_DATAGRAM} with --udp)",
+                args.message.len()
+            ))
+            }
+            Command::Bench(args) => args.udp_problem(),
+            _ => None,
+        };
+        match problem {
+            Some(message) => {
+                use clap::CommandFactory;
+                Err(Cli::command().error(clap::error::ErrorKind::ValueValidation, message))
+            }
+            None => Ok(self),
+        }
+    }
 }
 
 /// Parse a byte count: `1024`, `64k`, `1m`, `2g`, `256KiB` (binary multiples).

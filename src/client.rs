@@ -1,14 +1,21 @@
 //! `pollmux client`: the seed's test client, done right. It reads until the
 //! whole message has come back (the seed trusted one `recv`), checks it, and
 //! reports a refused connection, an unknown host or a timeout in one line.
+//!
+//! With `--udp` each message is one datagram. UDP may lose, duplicate or
+//! reorder, so a missing or wrong echo is reported on its own line and the
+//! client goes on; it exits 1 at the end if any echo was lost or wrong.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::Duration;
 
-use crate::cli::ClientArgs;
+use crate::cli::{ClientArgs, MAX_DATAGRAM};
 
 pub fn run(args: &ClientArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.udp {
+        return run_udp(args);
+    }
     let mut stream = connect(&args.host, args.port, args.timeout)?;
     stream.set_read_timeout(Some(args.timeout))?;
     stream.set_write_timeout(Some(args.timeout))?;
@@ -132,4 +139,127 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String
         Some((addr, e)) => Err(format!("cannot connect to {addr}: {e}")),
         None => Err(format!("host '{host}' resolves to no address")),
     }
+}
+
+/// `--udp`: send the message as one datagram per interval and wait for its
+/// echo; count what is lost or wrong instead of stopping at the first.
+fn run_udp(args: &ClientArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let socket = udp_socket(&args.host, args.port)?;
+    let server = socket.peer_addr()?;
+    socket.set_read_timeout(Some(args.timeout))?;
+    let message = args.message.as_bytes();
+    // One byte more than any datagram: a longer echo shows as longer.
+    let mut echo = vec![0u8; MAX_DATAGRAM + 1];
+    let stdout = io::stdout();
+    let (mut sent, mut lost, mut wrong) = (0u64, 0u64, 0u64);
+    loop {
+        if sent > 0 {
+            report_strays(&socket, &mut echo, Duration::ZERO, server)?;
+        }
+        socket
+            .send(message)
+            .map_err(|e| udp_error(server, "sending to", e))?;
+        sent += 1;
+        match socket.recv(&mut echo) {
+            Ok(n) if &echo[..n] == message => {
+                let mut out = stdout.lock();
+                writeln!(out, "{}", args.message)?;
+                out.flush()?;
+            }
+            Ok(n) => {
+                wrong += 1;
+                eprintln!(
+                    "pollmux: datagram {sent}: echo differs: sent \"{}\", got \"{}\"",
+                    message.escape_ascii(),
+                    echo[..n].escape_ascii()
+                );
+            }
+            Err(e) if is_timeout(&e) => {
+                lost += 1;
+                eprintln!(
+                    "pollmux: datagram {sent}: no echo within {:.1} s (lost)",
+                    args.timeout.as_secs_f64()
+                );
+            }
+            Err(e) => return Err(udp_error(server, "waiting for an echo from", e).into()),
+        }
+        if args.count.is_some_and(|count| sent >= count) {
+            // A duplicate usually follows its original at once.
+            report_strays(&socket, &mut echo, Duration::from_millis(100), server)?;
+            break;
+        }
+        std::thread::sleep(args.interval);
+    }
+    if lost + wrong > 0 {
+        return Err(format!("{lost} of {sent} datagrams lost, {wrong} echoed wrong").into());
+    }
+    Ok(())
+}
+
+/// Report datagrams that arrive when no echo is awaited (a late echo or a
+/// duplicate: UDP allows both, so they are shown, not failed), waiting up
+/// to `grace` for the first.
+fn report_strays(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    grace: Duration,
+    server: SocketAddr,
+) -> Result<(), String> {
+    let previous = socket.read_timeout().map_err(|e| e.to_string())?;
+    // A read timeout cannot be zero: a millisecond means "what is here now".
+    let mut wait = grace.max(Duration::from_millis(1));
+    let result = loop {
+        if let Err(e) = socket.set_read_timeout(Some(wait)) {
+            break Err(e.to_string());
+        }
+        match socket.recv(buf) {
+            Ok(n) => eprintln!(
+                "pollmux: an extra echo arrived (late or duplicated): \"{}\"",
+                buf[..n].escape_ascii()
+            ),
+            Err(e) if is_timeout(&e) => break Ok(()),
+            Err(e) => break Err(udp_error(server, "waiting for an echo from", e)),
+        }
+        wait = Duration::from_millis(1);
+    };
+    socket
+        .set_read_timeout(previous)
+        .map_err(|e| e.to_string())?;
+    result
+}
+
+/// A UDP socket connected to the first address `host` resolves to.
+fn udp_socket(host: &str, port: u16) -> Result<UdpSocket, String> {
+    let addr = (crate::cli::unbracket(host), port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve host '{host}': {e}"))?
+        .next()
+        .ok_or_else(|| format!("host '{host}' resolves to no address"))?;
+    let local: SocketAddr = match addr {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(local).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    socket
+        .connect(addr)
+        .map_err(|e| udp_error(addr, "connecting to", e))?;
+    Ok(socket)
+}
+
+/// "Refused" (a reset on Windows) is the ICMP answer of a port nobody
+/// listens on: say so in words.
+fn udp_error(server: SocketAddr, doing: &str, e: io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset => {
+            format!("{doing} {server} failed: no UDP server on that port ({e})")
+        }
+        _ => format!("{doing} {server} failed: {e}"),
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }

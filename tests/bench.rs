@@ -22,7 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{bench, bench_json, bench_with, pollmux, run_pollmux, Finished, Server, PATIENCE};
+use util::{
+    bench, bench_json, bench_with, pollmux, run_pollmux, Finished, Mischief, Server, UdpEcho,
+    PATIENCE,
+};
 
 /// Stream offset at which a faulty server misbehaves: inside the third
 /// 500-byte message, not at a chunk boundary.
@@ -232,12 +235,41 @@ const SCHEMA: &[(&str, &str)] = &[
     ("server_rss_kib", "int|null"),
 ];
 
+/// The `udp` object, present only with `--udp` (README "Benchmark").
+const UDP_SCHEMA: &[(&str, &str)] = &[
+    ("sent", "int"),
+    ("received", "int"),
+    ("lost", "int"),
+    ("late", "int"),
+    ("duplicated", "int"),
+    ("reordered", "int"),
+    ("corrupted", "int"),
+    ("loss", "number"),
+    ("max_loss", "number"),
+];
+
 fn parse_json(out: &Finished) -> serde_json::Map<String, serde_json::Value> {
+    parse_json_as(out, SCHEMA)
+}
+
+fn parse_json_as(
+    out: &Finished,
+    schema: &[(&str, &str)],
+) -> serde_json::Map<String, serde_json::Value> {
     let object = bench_json(out);
+    assert_schema(&object, schema, out);
+    object
+}
+
+fn assert_schema(
+    object: &serde_json::Map<String, serde_json::Value>,
+    schema: &[(&str, &str)],
+    out: &Finished,
+) {
     let keys: BTreeSet<&str> = object.keys().map(String::as_str).collect();
-    let documented: BTreeSet<&str> = SCHEMA.iter().map(|(k, _)| *k).collect();
+    let documented: BTreeSet<&str> = schema.iter().map(|(k, _)| *k).collect();
     assert_eq!(keys, documented, "keys differ from the schema\n{out}");
-    for (key, types) in SCHEMA {
+    for (key, types) in schema {
         let v = &object[*key];
         let fits = types.split('|').any(|t| match t {
             "int" => v.is_u64(),
@@ -245,11 +277,11 @@ fn parse_json(out: &Finished) -> serde_json::Map<String, serde_json::Value> {
             "bool" => v.is_boolean(),
             "string" => v.is_string(),
             "null" => v.is_null(),
+            "object" => v.is_object(),
             _ => unreachable!("unknown type {t}"),
         });
         assert!(fits, "`{key}` is {v}, want {types}\n{out}");
     }
-    object
 }
 
 #[test]
@@ -299,6 +331,44 @@ fn json_output_matches_the_documented_schema() {
         assert!(json["server_rss_kib"].is_u64(), "{out}");
         assert!(json["bench_cpu_us_per_msg"].is_number(), "{out}");
     }
+}
+
+#[test]
+fn udp_json_adds_the_documented_udp_object() {
+    let echo = UdpEcho::start(Mischief::Drop { at: 5 });
+    let out = bench(
+        echo.addr,
+        &[
+            "--udp",
+            "--json",
+            "--connections",
+            "2",
+            "--size",
+            "200",
+            "--messages",
+            "400",
+            "--warmup",
+            "0",
+            "--timeout",
+            "0.5",
+            "--max-loss",
+            "0.01",
+        ],
+    );
+    assert_eq!(out.code(), 0, "1 of 400 lost is within 1 %\n{out}");
+    let mut schema = SCHEMA.to_vec();
+    schema.push(("udp", "object"));
+    let json = parse_json_as(&out, &schema);
+    let udp = json["udp"].as_object().expect("an object");
+    assert_schema(udp, UDP_SCHEMA, &out);
+    assert_eq!(json["ok"], true, "{out}");
+    assert_eq!(json["messages"], 399, "{out}");
+    assert_eq!(udp["sent"], 400, "{out}");
+    assert_eq!(udp["received"], 399, "{out}");
+    assert_eq!(udp["lost"], 1, "{out}");
+    assert_eq!(udp["loss"], 0.0025, "{out}");
+    assert_eq!(udp["max_loss"], 0.01, "{out}");
+    assert_eq!(json["verification_failures"], 0, "{out}");
 }
 
 // --------------------------------------------------------- faulty servers

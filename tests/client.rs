@@ -1,6 +1,7 @@
 //! `pollmux client` against `pollmux serve`, and against servers that fail
 //! it in each way the client must report: refused, unknown host, a wrong
-//! echo, no echo in time, a connection closed early.
+//! echo, no echo in time, a connection closed early. With `--udp`, against
+//! a UDP echo in the test that loses, corrupts or duplicates a datagram.
 
 mod util;
 
@@ -9,7 +10,7 @@ use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{run_pollmux, Server};
+use util::{run_pollmux, Mischief, Server, UdpEcho};
 
 #[test]
 fn client_against_serve_prints_each_echo_and_exits_0() {
@@ -177,4 +178,108 @@ fn client_reports_bytes_beyond_the_echo_and_exits_1() {
     out.assert_one_error_line();
     assert!(out.stderr.contains("more bytes than"), "{out}");
     assert!(out.stderr.contains("EXTRA"), "{out}");
+}
+
+// ------------------------------------------------------------------ --udp
+
+fn udp_client(echo: &UdpEcho, args: &[&str]) -> util::Finished {
+    let port = echo.addr.port().to_string();
+    let mut all = vec!["client", "--udp", "--port", &port, "--interval", "10ms"];
+    all.extend_from_slice(args);
+    run_pollmux(&all)
+}
+
+#[test]
+fn udp_client_prints_each_echo_and_exits_0() {
+    let echo = UdpEcho::start(Mischief::None);
+    let out = udp_client(&echo, &["--count", "3", "--message", "héllo"]);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(out.stdout, "héllo\nhéllo\nhéllo\n", "{out}");
+    assert!(out.stderr.is_empty(), "{out}");
+}
+
+#[test]
+fn udp_client_reports_a_lost_datagram_goes_on_and_exits_1() {
+    let echo = UdpEcho::start(Mischief::Drop { at: 1 });
+    let out = udp_client(&echo, &["--count", "3", "--timeout", "0.3"]);
+    assert_eq!(out.code(), 1, "{out}");
+    assert_eq!(out.stdout, "test\ntest\n", "the other two came back\n{out}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "pollmux: datagram 2: no echo within 0.3 s (lost)",
+            "pollmux: 1 of 3 datagrams lost, 0 echoed wrong",
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn udp_client_reports_a_wrong_echo_and_exits_1() {
+    let echo = UdpEcho::start(Mischief::Corrupt { at: 0 });
+    let out = udp_client(&echo, &["--count", "2"]);
+    assert_eq!(out.code(), 1, "{out}");
+    assert_eq!(
+        out.stdout, "test\n",
+        "only the sound echo is printed\n{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("datagram 1: echo differs: sent \"test\", got \"tesu\""),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("0 of 2 datagrams lost, 1 echoed wrong"),
+        "{out}"
+    );
+}
+
+#[test]
+fn udp_client_shows_a_duplicate_without_failing() {
+    let echo = UdpEcho::start(Mischief::Duplicate { at: 0 });
+    let out = udp_client(&echo, &["--count", "2"]);
+    assert_eq!(out.code(), 0, "UDP may duplicate\n{out}");
+    assert_eq!(out.stdout, "test\ntest\n", "{out}");
+    assert!(
+        out.stderr
+            .contains("an extra echo arrived (late or duplicated): \"test\""),
+        "{out}"
+    );
+}
+
+#[test]
+fn udp_client_against_a_closed_port_exits_1_with_one_line() {
+    let port = util::closed_udp_port().to_string();
+    let out = run_pollmux(&["client", "--udp", "--port", &port, "--count", "1"]);
+    assert_eq!(out.code(), 1, "{out}");
+    out.assert_one_error_line();
+    assert!(out.stderr.contains(&format!("127.0.0.1:{port}")), "{out}");
+    assert!(out.stderr.contains("no UDP server"), "{out}");
+}
+
+#[test]
+fn udp_client_refuses_a_message_larger_than_a_datagram() {
+    let message = "x".repeat(65_508);
+    let out = run_pollmux(&["client", "--udp", "--message", &message, "--count", "1"]);
+    assert_eq!(out.code(), 2, "{out}");
+    out.assert_one_error_line();
+    assert!(out.stderr.contains("--message"), "{out}");
+    assert!(out.stderr.contains("65507"), "{out}");
+}
+
+#[test]
+fn udp_client_flag_is_explained_and_read_from_the_environment() {
+    let out = run_pollmux(&["client", "--help"]);
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(out.stdout.contains("--udp"), "{out}");
+    assert!(out.stdout.contains("POLLMUX_CLIENT_UDP"), "{out}");
+    let echo = UdpEcho::start(Mischief::None);
+    let mut cmd = util::pollmux();
+    cmd.args(["client", "--count", "2", "--interval", "10ms", "--port"])
+        .arg(echo.addr.port().to_string())
+        .env("POLLMUX_CLIENT_UDP", "true");
+    let out = util::run(cmd, util::PATIENCE);
+    assert_eq!(out.code(), 0, "a UDP echo only answers datagrams\n{out}");
+    assert_eq!(out.stdout, "test\ntest\n", "{out}");
 }

@@ -44,13 +44,13 @@ const MAX_CONNECTING: usize = 256;
 /// Bytes one event may read or send before the loop moves on (fairness).
 const EVENT_BUDGET: usize = 1 << 20;
 /// How often connect and stall timeouts are checked and counters published.
-const TICK_NS: u64 = 100_000_000;
+pub(super) const TICK_NS: u64 = 100_000_000;
 /// Failure descriptions kept per thread and class (the rest are only counted).
-const KEEP_PER_CLASS: usize = 3;
+pub(super) const KEEP_PER_CLASS: usize = 3;
 /// Latency histogram range: 1 ns .. 1 hour, 3 significant digits. Longer
 /// round trips are recorded as 1 hour (clamped, not dropped), so a server
 /// that delays its echoes still shows in every percentile.
-const HIST_MAX_NS: u64 = 3_600_000_000_000;
+pub(super) const HIST_MAX_NS: u64 = 3_600_000_000_000;
 
 /// What a thread tells the main thread while it runs (with its index).
 #[derive(Debug, Clone, Copy)]
@@ -103,7 +103,7 @@ impl Counts {
         }
     }
 
-    fn of_mut(&mut self, class: Class) -> &mut u64 {
+    pub fn of_mut(&mut self, class: Class) -> &mut u64 {
         match class {
             Class::Connect => &mut self.connect_failures,
             Class::Reset => &mut self.resets,
@@ -149,19 +149,21 @@ pub struct ThreadResult {
     pub counts: Counts,
     /// The first few faults of each class on this thread.
     pub failures: Vec<Failure>,
+    /// `--udp`: the datagram counters (zero for TCP).
+    pub udp: super::udp::UdpCounts,
 }
 
 /// Open loop: the thread's messages go out on a fixed schedule, round robin
 /// over its active connections; message `m` is due `m * period` after the
 /// start, so connection `slot`'s message `j` is thread message `j * n + slot`.
-struct Schedule {
-    period_ns: f64,
-    next: u64,
-    active: u64,
+pub(super) struct Schedule {
+    pub(super) period_ns: f64,
+    pub(super) next: u64,
+    pub(super) active: u64,
 }
 
 impl Schedule {
-    fn due(&self, run_start: u64, m: u64) -> u64 {
+    pub(super) fn due(&self, run_start: u64, m: u64) -> u64 {
         run_start + (m as f64 * self.period_ns) as u64
     }
 }
@@ -233,21 +235,14 @@ pub fn run_thread(
         cpu,
         counts: worker.counts,
         failures: worker.failures,
+        udp: Default::default(),
     })
 }
 
 impl Worker {
     fn new(index: usize, plan: Arc<Plan>, share: Share, live: Arc<Live>) -> io::Result<Worker> {
         let poller = Arc::new(Poller::new()?);
-        let mode = match plan.poll_mode {
-            BenchPollMode::Edge if poller.supports_edge() => PollMode::Edge,
-            BenchPollMode::Edge => return Err(unsupported("edge")),
-            BenchPollMode::Auto | BenchPollMode::Level if poller.supports_level() => {
-                PollMode::Level
-            }
-            BenchPollMode::Level => return Err(unsupported("level")),
-            BenchPollMode::Auto | BenchPollMode::Oneshot => PollMode::Oneshot,
-        };
+        let mode = poll_mode(&poller, plan.poll_mode)?;
         let mut conns = Vec::with_capacity(share.total());
         let mut active = Vec::with_capacity(share.active_len());
         for (slot, id) in share.active.clone().enumerate() {
@@ -970,6 +965,17 @@ impl Worker {
     }
 }
 
+/// The `PollMode` that `--poll-mode` asks for, if this poller has it.
+pub(super) fn poll_mode(poller: &Poller, wanted: BenchPollMode) -> io::Result<PollMode> {
+    Ok(match wanted {
+        BenchPollMode::Edge if poller.supports_edge() => PollMode::Edge,
+        BenchPollMode::Edge => return Err(unsupported("edge")),
+        BenchPollMode::Auto | BenchPollMode::Level if poller.supports_level() => PollMode::Level,
+        BenchPollMode::Level => return Err(unsupported("level")),
+        BenchPollMode::Auto | BenchPollMode::Oneshot => PollMode::Oneshot,
+    })
+}
+
 fn unsupported(mode: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
@@ -977,7 +983,7 @@ fn unsupported(mode: &str) -> io::Error {
     )
 }
 
-fn cpu_since(start: Option<Duration>) -> Option<Duration> {
+pub(super) fn cpu_since(start: Option<Duration>) -> Option<Duration> {
     let end = procfs::thread_cpu()?;
     Some(end.saturating_sub(start?))
 }

@@ -6,7 +6,8 @@
 //! checked (`pattern.rs`); what goes wrong is a `Fault` (`fault.rs`); the
 //! main thread shows progress (`progress.rs`), samples the server's CPU and
 //! memory from `/proc` when given its pid (`procfs.rs`) and prints the report
-//! (`report.rs`). Exit code 1 on any fault.
+//! (`report.rs`). Exit code 1 on any fault. `--udp` swaps the TCP driver
+//! for connected UDP sockets and datagram accounting (`udp.rs`).
 
 mod conn;
 mod driver;
@@ -15,6 +16,7 @@ mod pattern;
 mod procfs;
 mod progress;
 mod report;
+mod udp;
 
 use std::error::Error;
 use std::io::Write;
@@ -119,6 +121,34 @@ pub struct BenchArgs {
     /// its memory per connection from /proc over the same measured phase.
     #[arg(long, env = "POLLMUX_BENCH_SERVER_PID")]
     pub server_pid: Option<u32>,
+
+    /// Send datagrams over connected UDP sockets (one per connection) instead
+    /// of a TCP stream; --size is the datagram size (16 to 65507 bytes). Loss,
+    /// late echoes, duplicates, reordering and corruption are counted; an echo
+    /// missing after --stall-timeout is lost and replaced.
+    #[arg(long, env = "POLLMUX_BENCH_UDP", conflicts_with_all = ["half_close", "idle"])]
+    pub udp: bool,
+
+    /// With --udp: the fraction of datagrams that may be lost (0.01 = 1 %)
+    /// before the run fails. Corruption always fails it.
+    #[arg(long, env = "POLLMUX_BENCH_MAX_LOSS", default_value_t = 0.0,
+          value_parser = parse_fraction, requires = "udp")]
+    pub max_loss: f64,
+}
+
+impl BenchArgs {
+    /// `--size` must hold the datagram header and fit one datagram.
+    pub fn udp_problem(&self) -> Option<String> {
+        let range = udp::HEADER..=crate::cli::MAX_DATAGRAM;
+        (self.udp && !range.contains(&self.size)).then(|| {
+            format!(
+                "invalid value '{}' for '--size <SIZE>': with --udp a datagram is {} to {} bytes",
+                self.size,
+                range.start(),
+                range.end()
+            )
+        })
+    }
 }
 
 /// `--poll-mode` of the bench.
@@ -149,6 +179,15 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
         Err(format!("'{text}' must be longer than zero"))
     } else {
         Ok(d)
+    }
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "'{text}' is not a fraction from 0 to 1 (e.g. 0.01)"
+        )),
     }
 }
 
@@ -184,6 +223,9 @@ pub struct Plan {
     pub rate: Option<f64>,
     pub half_close: bool,
     pub poll_mode: BenchPollMode,
+    /// `--udp`, and the loss it tolerates.
+    pub udp: bool,
+    pub max_loss: f64,
 }
 
 /// The connections one thread drives: ids of its active and idle ones.
@@ -236,7 +278,11 @@ fn plan(args: &BenchArgs) -> Result<Plan, Box<dyn Error>> {
         )
         .into());
     }
-    let addr = resolve(&args.host, args.port, args.connect_timeout)?;
+    let addr = if args.udp {
+        udp::resolve(&args.host, args.port, args.connect_timeout)?
+    } else {
+        resolve(&args.host, args.port, args.connect_timeout)?
+    };
     Ok(Plan {
         addr,
         connections: args.connections as usize,
@@ -255,6 +301,8 @@ fn plan(args: &BenchArgs) -> Result<Plan, Box<dyn Error>> {
         rate: args.rate,
         half_close: args.half_close,
         poll_mode: args.poll_mode,
+        udp: args.udp,
+        max_loss: args.max_loss,
     })
 }
 
@@ -320,7 +368,13 @@ fn drive(plan: &Arc<Plan>, server_pid: Option<u32>) -> Result<Report, Box<dyn Er
         let share = plan.share(t);
         let handle = std::thread::Builder::new()
             .name(format!("bench-{t}"))
-            .spawn(move || driver::run_thread(t, p, share, l, n, go_rx))?;
+            .spawn(move || {
+                if p.udp {
+                    udp::run_thread(t, p, share, l, n, go_rx)
+                } else {
+                    driver::run_thread(t, p, share, l, n, go_rx)
+                }
+            })?;
         lives.push(live);
         handles.push(handle);
         gos.push(go_tx);
@@ -426,6 +480,7 @@ fn assemble(
 ) -> Report {
     let mut hist: Option<Histogram<u64>> = None;
     let mut counts = Counts::default();
+    let mut udp_counts = udp::UdpCounts::default();
     let mut failures = Vec::new();
     let (mut messages, mut bytes) = (0, 0);
     let mut bench_cpu = Some(Duration::ZERO);
@@ -440,6 +495,7 @@ fn assemble(
             }
         }
         counts.add(&r.counts);
+        udp_counts.add(&r.udp);
         failures.extend(r.failures);
         messages += r.messages;
         bytes += r.bytes;
@@ -475,6 +531,10 @@ fn assemble(
         server_cpu,
         server_rss_before_kib: rss_before,
         server_rss_kib: rss_peak,
+        udp: plan.udp.then_some(udp::UdpSummary {
+            counts: udp_counts,
+            max_loss: plan.max_loss,
+        }),
     }
 }
 
@@ -498,6 +558,8 @@ mod tests {
             rate: None,
             half_close: false,
             poll_mode: BenchPollMode::Auto,
+            udp: false,
+            max_loss: 0.0,
         }
     }
 

@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 
 use super::driver::Counts;
 use super::fault::{Class, Failure};
+use super::udp::UdpSummary;
 
 /// Version of the JSON object's layout; bumped when a field changes meaning
 /// or goes away (new fields may appear without a bump).
@@ -69,11 +70,15 @@ pub struct Report {
     /// sample (all connections open).
     pub server_rss_before_kib: Option<u64>,
     pub server_rss_kib: Option<u64>,
+    /// `--udp`: the datagram counters (the JSON's `udp` object).
+    pub udp: Option<UdpSummary>,
 }
 
 impl Report {
     pub fn ok(&self) -> bool {
-        self.counts.faults() == 0 && self.counts.idle_verified == self.idle as u64
+        self.counts.faults() == 0
+            && self.counts.idle_verified == self.idle as u64
+            && self.udp.as_ref().is_none_or(UdpSummary::loss_ok)
     }
 
     pub fn msgs_per_s(&self) -> f64 {
@@ -106,9 +111,13 @@ impl Report {
     }
 
     pub fn mode(&self) -> String {
-        match self.rate {
+        let pacing = match self.rate {
             Some(rate) => format!("open loop at {rate} msg/s"),
             None => format!("closed loop, depth {}", self.depth),
+        };
+        match self.udp {
+            Some(_) => format!("UDP, {pacing}"),
+            None => pacing,
         }
     }
 
@@ -195,6 +204,9 @@ impl Report {
             );
         }
         s.push('\n');
+        if let Some(udp) = &self.udp {
+            udp.write_text(&mut s);
+        }
         if let Some(us) = self.bench_cpu_us_per_msg() {
             let _ = writeln!(s, "bench cpu:             {us:.2} us/msg");
         }
@@ -234,7 +246,7 @@ impl Report {
     pub fn json(&self) -> String {
         let c = &self.counts;
         let lat = |f: fn(&Latency) -> f64| num(self.latency.as_ref().map(f));
-        let fields: Vec<(&str, String)> = vec![
+        let mut fields: Vec<(&str, String)> = vec![
             ("schema", SCHEMA_VERSION.to_string()),
             ("ok", self.ok().to_string()),
             ("target", string(&self.target.to_string())),
@@ -284,6 +296,9 @@ impl Report {
             ("server_rss_before_kib", opt_int(self.server_rss_before_kib)),
             ("server_rss_kib", opt_int(self.server_rss_kib)),
         ];
+        if let Some(udp) = &self.udp {
+            fields.push(("udp", udp.json()));
+        }
         let mut s = String::from("{");
         for (i, (key, value)) in fields.iter().enumerate() {
             if i > 0 {

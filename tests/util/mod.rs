@@ -824,3 +824,120 @@ pub mod proc {
         Some(SocketAddr::new(ip, port))
     }
 }
+
+// ------------------------------------------------------------ UDP echo
+
+/// What a [`UdpEcho`] does to datagram number `at` (counted from 0 over
+/// every datagram it receives, a bench's probe included); every other
+/// datagram is echoed to its sender as it came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mischief {
+    /// A faithful echo.
+    None,
+    /// Never echo it.
+    Drop { at: u64 },
+    /// Echo it twice.
+    Duplicate { at: u64 },
+    /// Hold it back and echo it right after the next datagram's echo.
+    Reorder { at: u64 },
+    /// Flip the low bit of its last byte.
+    Corrupt { at: u64 },
+    /// Hold it back; echo it with the first datagram that arrives `after`
+    /// or more later.
+    Delay { at: u64, after: Duration },
+    /// Close the socket instead of echoing it (later datagrams draw ICMP
+    /// "port unreachable").
+    Vanish { at: u64 },
+}
+
+/// A UDP echo server on 127.0.0.1 in a thread of the test, until the
+/// pollmux server has UDP of its own to test against. Stopped on drop.
+pub struct UdpEcho {
+    pub addr: SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl UdpEcho {
+    pub fn start(mischief: Mischief) -> UdpEcho {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a UDP echo");
+        // Bounded: a stop that somehow never arrives ends the thread anyway.
+        socket.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        let addr = socket.local_addr().expect("its address");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = thread::spawn(move || udp_echo(&socket, mischief, &stopped));
+        UdpEcho {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for UdpEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the thread out of its recv with one datagram.
+        if let Ok(waker) = std::net::UdpSocket::bind("127.0.0.1:0") {
+            let _ = waker.send_to(b"stop", self.addr);
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn udp_echo(
+    socket: &std::net::UdpSocket,
+    mischief: Mischief,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    let mut buf = vec![0u8; 65_536];
+    let mut held: Option<(Vec<u8>, SocketAddr, Instant)> = None;
+    for index in 0u64.. {
+        let Ok((n, from)) = socket.recv_from(&mut buf) else {
+            return;
+        };
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let mut datagram = buf[..n].to_vec();
+        let echo = |d: &[u8], to: SocketAddr| {
+            let _ = socket.send_to(d, to);
+        };
+        match mischief {
+            Mischief::Drop { at } if at == index => continue,
+            Mischief::Vanish { at } if at == index => return,
+            Mischief::Duplicate { at } if at == index => echo(&datagram, from),
+            Mischief::Reorder { at } | Mischief::Delay { at, .. } if at == index => {
+                held = Some((datagram, from, Instant::now()));
+                continue;
+            }
+            Mischief::Corrupt { at } if at == index => {
+                if let Some(last) = datagram.last_mut() {
+                    *last ^= 1;
+                }
+            }
+            _ => {}
+        }
+        echo(&datagram, from);
+        let release = match (mischief, &held) {
+            (Mischief::Reorder { .. }, Some(_)) => true,
+            (Mischief::Delay { after, .. }, Some((_, _, since))) => since.elapsed() >= after,
+            _ => false,
+        };
+        if release {
+            if let Some((late, to, _)) = held.take() {
+                echo(&late, to);
+            }
+        }
+    }
+}
+
+/// A UDP port on 127.0.0.1 that nothing listens on (bound, then released):
+/// a datagram sent there draws ICMP "port unreachable".
+pub fn closed_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a probe");
+    socket.local_addr().expect("probe addr").port()
+}
