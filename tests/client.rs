@@ -253,11 +253,19 @@ fn udp_client_against_a_closed_port_exits_1_with_one_line() {
     let port = util::closed_udp_port().to_string();
     let out = run_pollmux(&["client", "--udp", "--port", &port, "--count", "1"]);
     assert_eq!(out.code(), 1, "{out}");
-    out.assert_one_error_line();
+    // wine reports the port-unreachable only on a receive after the echo's
+    // timeout, so the datagram is first reported lost; elsewhere the refusal
+    // comes at once and is the only line.
+    if !cfg!(windows) {
+        out.assert_one_error_line();
+    }
     assert!(out.stderr.contains(&format!("127.0.0.1:{port}")), "{out}");
     assert!(out.stderr.contains("no UDP server"), "{out}");
 }
 
+/// Unix only: Windows caps a command line (and a variable) at 32,767
+/// characters, so a message this large cannot reach the client there.
+#[cfg(unix)]
 #[test]
 fn udp_client_refuses_a_message_larger_than_a_datagram() {
     let message = "x".repeat(65_508);
