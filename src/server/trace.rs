@@ -11,6 +11,8 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+use std::net::SocketAddr;
+
 use polling::{Event, PollMode};
 
 use super::{Server, ServiceMode};
@@ -31,7 +33,7 @@ enum Target {
     Listener,
     Datagram(usize, Interest),
     /// A connection slot and the id in it (none: closed earlier this batch).
-    Connection(usize, Option<u64>, Interest),
+    Connection(usize, Option<(u64, SocketAddr)>, Interest),
 }
 
 impl Mark {
@@ -43,7 +45,7 @@ impl Mark {
         } else {
             let slot = event.key - server.key_base;
             match server.conns.get(slot) {
-                Some(conn) => Target::Connection(slot, Some(conn.id), conn.armed),
+                Some(conn) => Target::Connection(slot, Some((conn.id, conn.peer)), conn.armed),
                 None => Target::Connection(slot, None, Interest::NONE),
             }
         };
@@ -67,15 +69,16 @@ impl Mark {
                 let addr = server.listeners.get(e.key).map(|l| l.addr);
                 let _ = write!(line, "(listener {}) ", show(addr));
                 bits(&mut line, e);
-                let armed = server.listeners.get(e.key).is_some_and(|l| l.armed);
+                // Listeners are (re-)armed after the batch, from whether
+                // accepting is allowed then (`Server::sync_listeners`).
                 let _ = write!(
                     line,
-                    " -> readable::accept: {} accepted -> interest {}",
+                    " -> readable::accept: {} accepted -> {}",
                     server.stats.accepted - self.accepted,
-                    if armed {
-                        "read"
-                    } else {
-                        "none (accepting paused)"
+                    match (server.may_accept(), oneshot) {
+                        (true, false) => "interest read",
+                        (true, true) => "re-armed read after the batch",
+                        (false, _) => "interest none (accepting paused)",
                     }
                 );
             }
@@ -103,16 +106,18 @@ impl Mark {
                 }
             }
             Target::Connection(slot, id, before) => {
-                let conn = server.conns.get(slot).filter(|c| Some(c.id) == id);
+                let conn = server
+                    .conns
+                    .get(slot)
+                    .filter(|c| Some(c.id) == id.map(|(id, _)| id));
                 match (id, conn) {
                     (None, _) => {
                         let _ = write!(line, "(closed slot {slot}) ");
                         bits(&mut line, e);
                         line.push_str(" -> none: stale event, dropped");
                     }
-                    (Some(id), conn) => {
-                        let peer = conn.map(|c| c.peer);
-                        let _ = write!(line, "(conn #{id} {}) ", show(peer));
+                    (Some((id, peer)), conn) => {
+                        let _ = write!(line, "(conn #{id} {peer}) ");
                         bits(&mut line, e);
                         let closed = conn.is_none();
                         let moved = (
@@ -135,7 +140,7 @@ impl Mark {
     }
 }
 
-fn show(addr: Option<std::net::SocketAddr>) -> String {
+fn show(addr: Option<SocketAddr>) -> String {
     addr.map_or_else(|| "gone".into(), |a| a.to_string())
 }
 
