@@ -236,3 +236,18 @@ fn replies_to_closed_ports_do_not_stop_the_service() {
         "no socket-level UDP error should surface:\n{stderr}"
     );
 }
+
+#[test]
+fn udp_flags_also_come_from_the_environment() {
+    let mut cmd = util::pollmux();
+    cmd.args(["serve", "--port", "0", "--host", "127.0.0.1"])
+        .env("POLLMUX_UDP_ONLY", "true")
+        .env("POLLMUX_MODE", "chargen");
+    let out = util::run(cmd, PATIENCE);
+    assert_eq!(out.code(), 2, "{out}");
+    out.assert_one_error_line();
+    assert!(
+        out.stderr.contains("POLLMUX_MODE"),
+        "names the variable\n{out}"
+    );
+}
