@@ -10,6 +10,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::server::faults::{FaultConfig, Slice, Spread};
 
+pub use crate::server::{ServiceMode, StatsFormat};
+
 /// A fast, portable I/O-multiplexing echo server, its client and a load
 /// generator that checks every byte.
 #[derive(Debug, Parser)]
@@ -37,6 +39,9 @@ Examples:
   pollmux serve --host :: --port 7000    # every interface, dual-stack
   pollmux serve --port 0 -v              # a free port; log each connection
   pollmux serve --max-pending 64k --idle-timeout 30s
+  pollmux serve --udp --port 7007         # TCP and UDP echo on one port
+  pollmux serve --mode chargen --port 1919 --stats-interval 5
+  pollmux serve --port 0 --trace-events  # one line per readiness event
 
 Fault injection (a misbehaving peer for testing clients; combinable):
   pollmux serve --delay 200ms±50ms       # every echo 150-250 ms late, order kept
@@ -138,6 +143,39 @@ pub struct ServeArgs {
     #[arg(long, env = "POLLMUX_POLL_MODE", value_enum, default_value_t = PollModeArg::Auto)]
     pub poll_mode: PollModeArg,
 
+    /// The service: echo (RFC 862), discard (RFC 863: read and drop) or
+    /// chargen (RFC 864: a rotating line pattern, as fast as the client reads; TCP only).
+    #[arg(long, env = "POLLMUX_MODE", value_enum, default_value_t = ServiceMode::Echo, help_heading = "Services")]
+    pub mode: ServiceMode,
+
+    /// Also serve UDP on the same addresses and port as TCP (echo or discard).
+    #[arg(long, env = "POLLMUX_UDP", help_heading = "Services")]
+    pub udp: bool,
+
+    /// Serve UDP only, no TCP.
+    #[arg(long, env = "POLLMUX_UDP_ONLY", help_heading = "Services")]
+    pub udp_only: bool,
+
+    /// Bytes of UDP replies that may wait while the socket will not take them; beyond it they are dropped and counted.
+    #[arg(long, env = "POLLMUX_UDP_QUEUE", default_value = "1m", value_parser = parse_size, help_heading = "Services")]
+    pub udp_queue: usize,
+
+    /// Answer UDP datagrams from ports below 1024 (known reflecting services stay refused).
+    #[arg(long, env = "POLLMUX_UDP_ALLOW_LOW_PORTS", help_heading = "Services")]
+    pub udp_allow_low_ports: bool,
+
+    /// Print a one-line summary of the counters on stderr this often (seconds, or 500ms); 0 = never.
+    #[arg(long, env = "POLLMUX_STATS_INTERVAL", default_value = "0", value_parser = parse_duration, help_heading = "Seeing the loop")]
+    pub stats_interval: Duration,
+
+    /// Format of the --stats-interval lines: key=value text or one JSON object per line.
+    #[arg(long, env = "POLLMUX_STATS_FORMAT", value_enum, default_value_t = StatsFormat::Text, help_heading = "Seeing the loop")]
+    pub stats_format: StatsFormat,
+
+    /// Print one line per readiness event on stderr: key, bits, handler, bytes moved, new interest.
+    #[arg(long, env = "POLLMUX_TRACE_EVENTS", help_heading = "Seeing the loop")]
+    pub trace_events: bool,
+
     /// What to do with clients beyond --max-connections.
     #[arg(long, env = "POLLMUX_AT_LIMIT", value_enum, default_value_t = AtLimit::Queue)]
     pub at_limit: AtLimit,
@@ -212,6 +250,18 @@ impl ServeArgs {
             ratio: self.fault_ratio,
             seed: self.seed.unwrap_or_else(random_seed),
         }
+    }
+
+    /// Combinations clap cannot express; the message becomes a usage error.
+    pub fn check(&self) -> Result<(), String> {
+        if self.udp_only && self.mode == ServiceMode::Chargen {
+            return Err(
+                "'--mode chargen' cannot be used with '--udp-only': chargen over UDP is a \
+                 reflection amplifier, so it is served on TCP only"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -16,6 +16,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };
+    if let Command::Serve(args) = &cli.command {
+        if let Err(msg) = args.check() {
+            let err = Cli::command().error(clap::error::ErrorKind::ArgumentConflict, msg);
+            return usage_error(err);
+        }
+    }
     pollmux::logging::init(cli.verbose, cli.quiet);
     match run(cli.command) {
         Ok(code) => code,
@@ -139,11 +145,17 @@ fn serve(config: &Config) -> Result<ExitCode> {
     .map_err(|e| format!("cannot install the signal handler: {e}"))?;
 
     // Scripts and tests wait for these lines: print them only once the
-    // listeners are bound and signals are handled, and flush at once.
-    let mut out = std::io::stdout().lock();
+    // listeners are bound and signals are handled, and flush at once. They
+    // go out in one write, so a reader that sees one line sees them all.
+    let mut lines = String::new();
     for addr in server.local_addrs() {
-        writeln!(out, "listening on {addr}")?;
+        lines += &format!("listening on {addr}\n");
     }
+    for addr in server.udp_addrs() {
+        lines += &format!("listening on udp {addr}\n");
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(lines.as_bytes())?;
     out.flush()?;
     drop(out);
 

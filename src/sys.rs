@@ -59,6 +59,10 @@ mod codes {
         libc::ETIMEDOUT,
     ];
     pub const FAMILY_UNAVAILABLE: &[i32] = &[libc::EAFNOSUPPORT, libc::EPROTONOSUPPORT];
+    /// Unix reports no ICMP errors on an unconnected UDP socket.
+    pub const UDP_PEER_GONE: &[i32] = &[];
+    /// Unix cuts an oversized datagram short silently.
+    pub const UDP_TRUNCATED: &[i32] = &[];
 }
 
 /// Winsock's numbers (std maps only some of them to an `ErrorKind`).
@@ -70,6 +74,11 @@ mod codes {
     pub const TRANSIENT_ACCEPT: &[i32] = &[10050, 10060];
     /// WSAEAFNOSUPPORT, WSAEPROTONOSUPPORT.
     pub const FAMILY_UNAVAILABLE: &[i32] = &[10047, 10043];
+    /// WSAECONNRESET (an earlier reply met ICMP port unreachable),
+    /// WSAENETRESET (its TTL expired).
+    pub const UDP_PEER_GONE: &[i32] = &[10054, 10052];
+    /// WSAEMSGSIZE: the datagram was larger than the buffer.
+    pub const UDP_TRUNCATED: &[i32] = &[10040];
 }
 
 #[cfg(not(any(unix, windows)))]
@@ -77,6 +86,8 @@ mod codes {
     pub const EXHAUSTION: &[i32] = &[];
     pub const TRANSIENT_ACCEPT: &[i32] = &[];
     pub const FAMILY_UNAVAILABLE: &[i32] = &[];
+    pub const UDP_PEER_GONE: &[i32] = &[];
+    pub const UDP_TRUNCATED: &[i32] = &[];
 }
 
 fn has_code(err: &io::Error, codes: &[i32]) -> bool {
@@ -137,4 +148,22 @@ pub fn allow_quick_rebind(socket: &Socket) -> io::Result<()> {
     #[cfg(not(unix))]
     let _ = socket;
     Ok(())
+}
+
+/// A UDP receive that failed only because of an earlier reply: Windows
+/// reports an ICMP port-unreachable (or TTL expiry) for a datagram we sent
+/// as an error on the socket's next receive. It says nothing about the
+/// datagram being received, so the service ignores it and reads on.
+/// (Turning it off with SIO_UDP_CONNRESET would take an ioctl, i.e. unsafe.)
+pub fn is_udp_peer_gone(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
+    ) || has_code(err, codes::UDP_PEER_GONE)
+}
+
+/// A UDP receive that cut the datagram short (Windows says so with
+/// WSAEMSGSIZE; Unix truncates silently, see `datagram::MAX_DATAGRAM`).
+pub fn is_udp_truncated(err: &io::Error) -> bool {
+    has_code(err, codes::UDP_TRUNCATED)
 }

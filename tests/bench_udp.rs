@@ -4,9 +4,8 @@
 //! datagram it counts exactly that; loss fails the run only above
 //! `--max-loss`, corruption always; bad flag combinations are usage errors.
 //!
-//! The echo servers run in a thread of the test (`util::UdpEcho`) until
-//! `pollmux serve` has UDP; the one test against `serve --udp-only` is
-//! ignored until then.
+//! The misbehaving echo servers run in a thread of the test
+//! (`util::UdpEcho`); one test runs the bench against `serve --udp-only`.
 
 mod util;
 
@@ -121,6 +120,8 @@ fn pipelined_threads_echo_every_datagram() {
             "--size",
             "1001",
             "--messages",
+            "4000",
+            "--rate",
             "4000",
             "--warmup",
             "0",
@@ -368,11 +369,10 @@ fn bad_udp_flags_are_usage_errors() {
 // ------------------------------------------------------ against serve
 
 #[test]
-#[ignore = "needs serve --udp"]
 fn zero_loss_against_serve_udp_only() {
     let server = util::Server::start(&["--udp-only"]);
     let out = bench(
-        server.addr(),
+        server.udp_addr(),
         &[
             "--connections",
             "8",
@@ -381,6 +381,8 @@ fn zero_loss_against_serve_udp_only() {
             "--size",
             "1k",
             "--messages",
+            "4000",
+            "--rate",
             "4000",
             "--warmup",
             "0",

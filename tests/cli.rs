@@ -33,6 +33,14 @@ fn serve_help_shows_every_flag_and_its_environment_variable() {
         ("--max-connections", "POLLMUX_MAX_CONNECTIONS"),
         ("--idle-timeout", "POLLMUX_IDLE_TIMEOUT"),
         ("--shutdown-timeout", "POLLMUX_SHUTDOWN_TIMEOUT"),
+        ("--mode", "POLLMUX_MODE"),
+        ("--udp", "POLLMUX_UDP"),
+        ("--udp-only", "POLLMUX_UDP_ONLY"),
+        ("--udp-queue", "POLLMUX_UDP_QUEUE"),
+        ("--udp-allow-low-ports", "POLLMUX_UDP_ALLOW_LOW_PORTS"),
+        ("--stats-interval", "POLLMUX_STATS_INTERVAL"),
+        ("--stats-format", "POLLMUX_STATS_FORMAT"),
+        ("--trace-events", "POLLMUX_TRACE_EVENTS"),
     ] {
         assert!(
             out.stdout.contains(flag),

@@ -25,6 +25,7 @@ use std::time::Duration;
 use polling::Event;
 
 use super::connection::Connection;
+use super::datagram::Endpoint;
 use super::timers::Timer;
 use super::Server;
 
@@ -97,4 +98,11 @@ pub fn close(server: &mut Server, slot: usize, reason: Reason) {
         conn.pending.len()
     );
     // Dropping `conn` deletes its socket from the poller, then closes it.
+}
+
+/// A UDP socket's own error (not one peer's: those are ignored or counted
+/// where they happen). The socket is shared by every UDP client, so it is
+/// never closed for this; the error is reported and serving goes on.
+pub fn datagram_failed(endpoint: &Endpoint, err: &io::Error) {
+    log::warn!("udp {}: {err} (still serving)", endpoint.addr);
 }

@@ -38,7 +38,7 @@ pub fn bind_all(host: &str, port: u16, backlog: i32, ipv6_only: bool) -> io::Res
     Err(last_err.unwrap_or_else(|| io::Error::other("no address to listen on")))
 }
 
-fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+pub(super) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     // `localhost` always means both loopbacks, whatever the resolver says:
     // many hosts files list only 127.0.0.1 (or only ::1), and a client that
     // resolves the other family would be refused (RFC 6761 reserves the name
@@ -135,7 +135,7 @@ fn listen(addr: SocketAddr, backlog: i32, ipv6_only: bool) -> io::Result<Bound> 
 }
 
 /// The OS message plus a hint for the two mistakes people make most.
-fn describe(err: &io::Error) -> String {
+pub(super) fn describe(err: &io::Error) -> String {
     match err.kind() {
         io::ErrorKind::AddrInUse => format!("{err} (port in use: is another server on it?)"),
         io::ErrorKind::PermissionDenied => {

@@ -4,12 +4,16 @@
 //! each part keeps.
 
 mod connection;
+mod datagram;
 mod exceptional;
 pub mod faults;
 mod listener;
+mod mode;
 mod readable;
 mod slab;
+mod stats;
 mod timers;
+mod trace;
 mod writable;
 
 use std::fmt;
@@ -30,6 +34,10 @@ use exceptional::Reason;
 use faults::{Ending, FaultConfig};
 use slab::Slab;
 use timers::{Deadlines, Timer};
+
+pub use datagram::Counters as UdpCounters;
+pub use mode::ServiceMode;
+pub use stats::StatsFormat;
 
 /// Bytes one event may move in each direction before the loop moves on to
 /// other clients (invariant 6: fairness).
@@ -52,6 +60,19 @@ pub struct Config {
     /// What happens to clients beyond `max_connections`.
     pub at_limit: AtLimit,
     pub faults: FaultConfig,
+    /// echo, discard or chargen (`--mode`).
+    pub service: ServiceMode,
+    /// Serve UDP beside TCP (`--udp`).
+    pub udp: bool,
+    /// Serve UDP alone (`--udp-only`).
+    pub udp_only: bool,
+    /// Bytes of UDP replies that may wait per socket.
+    pub udp_queue: usize,
+    pub udp_allow_low_ports: bool,
+    /// `None`: no periodic stats lines.
+    pub stats_interval: Option<Duration>,
+    pub stats_format: StatsFormat,
+    pub trace_events: bool,
 }
 
 impl Default for Config {
@@ -72,6 +93,14 @@ impl Default for Config {
                 ratio: 1.0,
                 ..FaultConfig::default()
             },
+            service: ServiceMode::Echo,
+            udp: false,
+            udp_only: false,
+            udp_queue: 1 << 20,
+            udp_allow_low_ports: false,
+            stats_interval: None,
+            stats_format: StatsFormat::Text,
+            trace_events: false,
         }
     }
 }
@@ -91,6 +120,14 @@ impl From<&ServeArgs> for Config {
             poll_mode: args.poll_mode,
             at_limit: args.at_limit,
             faults: args.faults(),
+            service: args.mode,
+            udp: args.udp,
+            udp_only: args.udp_only,
+            udp_queue: args.udp_queue,
+            udp_allow_low_ports: args.udp_allow_low_ports,
+            stats_interval: Some(args.stats_interval).filter(|d| !d.is_zero()),
+            stats_format: args.stats_format,
+            trace_events: args.trace_events,
         }
     }
 }
@@ -114,6 +151,12 @@ pub struct Stats {
     pub fault_closes: u64,
     pub fault_resets: u64,
     pub fault_stalls: u64,
+    /// Times a connection's pending bytes reached `--max-pending`, so it
+    /// was not read until it drained (backpressure).
+    pub reads_paused: u64,
+    /// The most bytes one connection held not yet echoed.
+    pub peak_pending: usize,
+    pub udp: UdpCounters,
 }
 
 /// What `run` returns when the server stops.
@@ -156,6 +199,21 @@ impl fmt::Display for Summary {
         if self.cut_off > 0 {
             write!(f, ", {} cut off at the shutdown deadline", self.cut_off)?;
         }
+        let u = &s.udp;
+        if u.received > 0 || u.dropped() > 0 {
+            write!(
+                f,
+                "; udp: {} datagrams in, {} out, {} dropped ({} guarded, {} truncated, \
+                 {} over the queue, {} failed)",
+                u.received,
+                u.sent,
+                u.dropped(),
+                u.guarded,
+                u.truncated,
+                u.overflowed,
+                u.failed
+            )?;
+        }
         Ok(())
     }
 }
@@ -188,7 +246,9 @@ pub struct Server {
     poller: Arc<Poller>,
     mode: PollMode,
     listeners: Vec<Listener>,
-    /// Connection keys start after the listeners' keys.
+    /// UDP sockets; their keys follow the listeners'.
+    udp: datagram::Datagrams,
+    /// Connection keys start after the listeners' and UDP sockets' keys.
     key_base: usize,
     conns: Slab<Connection>,
     deadlines: Deadlines,
@@ -207,6 +267,10 @@ pub struct Server {
     /// When the flushing must end (`None`: a timeout too large to matter).
     drain_deadline: Option<Instant>,
     started: Instant,
+    /// `--stats-interval`: when the next line is due.
+    reporter: Option<stats::Reporter>,
+    /// `--mode chargen`: the pattern it sends.
+    chargen: Option<mode::Chargen>,
 }
 
 impl Server {
@@ -229,8 +293,8 @@ impl Server {
 
         let poller = Arc::new(Poller::new()?);
         let mode = choose_mode(&poller, config.poll_mode)?;
-        let bound =
-            listener::bind_all(&config.host, config.port, config.backlog, config.ipv6_only)?;
+        let serve_udp = (config.udp || config.udp_only) && config.service.serves_udp();
+        let (bound, udp_bound) = datagram::bind_all(config, serve_udp)?;
         let mut listeners = Vec::with_capacity(bound.len());
         for (key, b) in bound.into_iter().enumerate() {
             let source = Registered::new(&poller, b.socket, Event::readable(key), mode)?;
@@ -240,10 +304,12 @@ impl Server {
                 armed: true,
             });
         }
+        let udp = datagram::Datagrams::new(&poller, udp_bound, listeners.len(), mode, config)?;
         log::info!(
-            "pollmux {} echo server: {} backend (edge-triggering {}), {} mode; \
+            "pollmux {} {} server: {} backend (edge-triggering {}), {} mode; \
              up to {} clients, {} bytes pending each",
             crate::VERSION,
+            config.service.name(),
             sys::backend_name(),
             if poller.supports_edge() {
                 "supported"
@@ -257,8 +323,28 @@ impl Server {
         if config.faults.is_active() {
             log::info!("injecting faults: {}", config.faults);
         }
+        if serve_udp {
+            log::info!(
+                "udp {}: replies queue up to {} bytes per socket; sources below port 1024 {}",
+                config.service.name(),
+                config.udp_queue,
+                if config.udp_allow_low_ports {
+                    "allowed (known reflecting services still refused)"
+                } else {
+                    "refused"
+                }
+            );
+        } else if config.udp {
+            log::warn!("chargen is served on TCP only: --udp ignored (over UDP it is a reflection amplifier)");
+        }
+        let now = Instant::now();
         Ok(Server {
-            key_base: listeners.len(),
+            key_base: listeners.len() + udp.endpoints.len(),
+            udp,
+            reporter: config
+                .stats_interval
+                .and_then(|every| stats::Reporter::new(every, config.stats_format, now)),
+            chargen: (config.service == ServiceMode::Chargen).then(mode::Chargen::new),
             poller,
             mode,
             listeners,
@@ -273,13 +359,18 @@ impl Server {
             shutdown: Arc::new(AtomicBool::new(false)),
             draining: false,
             drain_deadline: None,
-            started: Instant::now(),
+            started: now,
         })
     }
 
     /// The addresses actually bound (the real port when 0 was asked).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.iter().map(|l| l.addr).collect()
+    }
+
+    /// The UDP addresses bound (the same port as TCP).
+    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
+        self.udp.addrs()
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -311,16 +402,28 @@ impl Server {
             // One clock read per batch: good enough for idle timing.
             let now = Instant::now();
             for event in events.iter() {
+                let mark = self
+                    .config
+                    .trace_events
+                    .then(|| trace::Mark::new(self, &event));
                 self.dispatch(event, now);
+                if let Some(mark) = mark {
+                    mark.report(self);
+                }
             }
             self.conns.end_batch();
             self.fire_timers(now);
+            stats::tick(self, now);
             self.sync_listeners();
         }
         Ok(self.finish())
     }
 
     fn dispatch(&mut self, event: Event, now: Instant) {
+        if let Some(index) = self.udp.index(event.key) {
+            datagram::dispatch(self, index, &event);
+            return;
+        }
         if event.key < self.key_base {
             // Listeners are gone once shutdown began; ignore a late event.
             let Some(listener) = self.listeners.get_mut(event.key) else {
@@ -342,6 +445,7 @@ impl Server {
             conn.armed = Interest::NONE;
         }
         let before = (conn.bytes_in, conn.bytes_out);
+        let pending_before = conn.pending.len();
         let outcome = match exceptional::check_hints(conn, &event) {
             Some(err) => Err(err),
             None => self.handle_io(slot, &event, now),
@@ -349,6 +453,13 @@ impl Server {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
+        let max_pending = self.config.max_pending;
+        stats::note_pending(
+            &mut self.stats,
+            pending_before,
+            conn.pending.len(),
+            max_pending,
+        );
         if (conn.bytes_in, conn.bytes_out) != before {
             conn.last_active = now;
         }
@@ -365,6 +476,7 @@ impl Server {
             buf,
             config,
             stats,
+            chargen,
             ..
         } = self;
         let Some(conn) = conns.get_mut(slot) else {
@@ -373,10 +485,17 @@ impl Server {
         // Older bytes first: a flush makes room, so the read after it can
         // often send its bytes straight out instead of queueing them.
         if event.writable {
-            writable::flush(conn, stats, now)?;
+            match chargen {
+                Some(chargen) => writable::generate(conn, chargen, stats)?,
+                None => writable::flush(conn, stats, now)?,
+            }
         }
         if event.readable {
-            readable::receive(conn, buf, config.max_pending, stats, now)?;
+            if config.service.echoes() {
+                readable::receive(conn, buf, config.max_pending, stats, now)?;
+            } else {
+                readable::swallow(conn, buf, stats)?;
+            }
         }
         Ok(())
     }
@@ -447,7 +566,11 @@ impl Server {
                 shaper.wake = next;
             }
         }
-        let wanted = conn.interest(max_pending);
+        let serving = conn.phase == Phase::Echo;
+        let wanted = self
+            .config
+            .service
+            .interest(serving, conn.interest(max_pending));
         if wanted != conn.armed {
             if let Err(err) = conn.source.rearm(wanted.event(key)) {
                 exceptional::close(self, slot, Reason::Failed(err));
@@ -514,7 +637,7 @@ impl Server {
         let slot = self.conns.vacant_key();
         let interest = Interest {
             read: true,
-            write: false,
+            write: self.config.service == ServiceMode::Chargen,
         };
         let source = match Registered::new(
             &self.poller,
@@ -613,6 +736,7 @@ impl Server {
             self.deadlines.next(),
             self.accept_paused_until,
             self.drain_deadline,
+            self.reporter.as_ref().map(|r| r.next),
         ]
         .into_iter()
         .flatten()
@@ -701,6 +825,7 @@ impl Server {
             readable::accept(self, index, now);
         }
         self.listeners.clear();
+        self.udp.close(&mut self.stats.udp);
         self.draining = true;
         self.drain_deadline = now.checked_add(self.config.shutdown_timeout);
         for slot in self.conns.keys() {
@@ -729,6 +854,7 @@ impl Server {
             exceptional::close(self, slot, Reason::Shutdown);
         }
         self.conns.end_batch();
+        stats::emit(self, true);
         Summary {
             stats: self.stats.clone(),
             uptime: self.started.elapsed(),

@@ -11,7 +11,8 @@ use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use super::connection::{Connection, Phase};
-use super::{writable, Server, Stats, EVENT_BUDGET};
+use super::datagram::{self, Counters, Endpoint};
+use super::{writable, Server, ServiceMode, Stats, EVENT_BUDGET};
 use crate::sys;
 
 /// Connections taken from one listener per event, so a connect storm cannot
@@ -180,4 +181,87 @@ pub fn receive(
             return Ok(());
         }
     }
+}
+
+/// discard and chargen (RFC 863, 864): read what the client sends and drop
+/// it. EOF ends the client's side as in echo: nothing is owed, so it closes.
+pub fn swallow(conn: &mut Connection, buf: &mut [u8], stats: &mut Stats) -> io::Result<()> {
+    let mut budget = EVENT_BUDGET.max(buf.len());
+    while budget > 0 && conn.phase == Phase::Echo {
+        let want = buf.len().min(budget);
+        match conn.source.socket().read(&mut buf[..want]) {
+            Ok(0) => conn.phase = Phase::PeerDone,
+            Ok(n) => {
+                conn.bytes_in += n as u64;
+                stats.bytes_in += n as u64;
+                budget -= n;
+                if n < want {
+                    return Ok(());
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// Datagrams taken from one UDP socket per event, so a flood on it cannot
+/// hold up the TCP clients (invariant 6).
+const DATAGRAM_BATCH: usize = 256;
+
+/// A UDP socket is readable: take datagrams until none are left (or the
+/// batch or byte budget is spent) and answer each one whole, to its sender,
+/// from this socket — unless the guard refuses its source or the service
+/// is discard. An error is returned only if the socket itself fails.
+pub fn receive_datagrams(
+    endpoint: &mut Endpoint,
+    buf: &mut [u8],
+    service: ServiceMode,
+    allow_low_ports: bool,
+    counters: &mut Counters,
+) -> io::Result<()> {
+    let mut budget = EVENT_BUDGET;
+    for _ in 0..DATAGRAM_BATCH {
+        if budget == 0 {
+            return Ok(());
+        }
+        let (n, from) = match endpoint.io.recv_from(buf) {
+            Ok(got) => got,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if sys::is_udp_peer_gone(&err) => {
+                log::debug!(
+                    "udp {}: an earlier reply was not delivered ({err})",
+                    endpoint.addr
+                );
+                continue;
+            }
+            Err(err) if sys::is_udp_truncated(&err) => {
+                counters.truncated += 1;
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        budget = budget.saturating_sub(n.max(1));
+        if n == buf.len() {
+            counters.truncated += 1;
+            continue;
+        }
+        counters.received += 1;
+        if let Err(why) = datagram::check_source(from, endpoint.addr, allow_low_ports) {
+            counters.guarded += 1;
+            log::debug!(
+                "udp {}: datagram from {} not answered ({why:?})",
+                endpoint.addr,
+                datagram::plain(from)
+            );
+            continue;
+        }
+        if service.echoes() {
+            writable::send_datagram(endpoint, from, &buf[..n], counters);
+        }
+    }
+    Ok(())
 }

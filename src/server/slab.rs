@@ -48,7 +48,6 @@ impl<T> Slab<T> {
         }
     }
 
-    #[cfg(test)]
     pub fn get(&self, key: usize) -> Option<&T> {
         self.entries.get(key).and_then(Option::as_ref)
     }

@@ -7,9 +7,12 @@
 //! fault holds the echo back (`faults.rs`).
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::connection::Connection;
+use super::connection::{Connection, Phase};
+use super::datagram::{Counters, Endpoint};
+use super::mode::Chargen;
 use super::{Stats, EVENT_BUDGET};
 
 /// Echo freshly received bytes: straight to the socket when nothing older is
@@ -79,6 +82,91 @@ fn send_raw(socket: &socket2::Socket, data: &[u8]) -> io::Result<usize> {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(0),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(err),
+        }
+    }
+}
+
+/// chargen: send the next part of the line pattern until the kernel pushes
+/// back or the event's budget is spent. The client's reading speed is the
+/// only pace: no writable event comes while its buffers are full.
+pub fn generate(conn: &mut Connection, chargen: &Chargen, stats: &mut Stats) -> io::Result<()> {
+    let mut budget = EVENT_BUDGET;
+    while conn.phase == Phase::Echo && budget > 0 {
+        let n = send_raw(conn.source.socket(), chargen.chunk(conn.bytes_out, budget))?;
+        if n == 0 {
+            break;
+        }
+        conn.bytes_out += n as u64;
+        stats.bytes_out += n as u64;
+        budget -= n;
+    }
+    Ok(())
+}
+
+/// Answer one datagram: straight away when nothing older waits, else (or
+/// when the kernel will not take it now) into the bounded queue.
+pub fn send_datagram(
+    endpoint: &mut Endpoint,
+    to: SocketAddr,
+    data: &[u8],
+    counters: &mut Counters,
+) {
+    if endpoint.queue.is_empty() {
+        match send_to(endpoint, to, data) {
+            Sent::Done => {
+                counters.sent += 1;
+                return;
+            }
+            Sent::Failed => {
+                counters.failed += 1;
+                return;
+            }
+            Sent::Later => {}
+        }
+    }
+    if !endpoint.queue.push(to, data) {
+        counters.overflowed += 1;
+    }
+}
+
+/// Send queued datagram replies, oldest first, until none are left or the
+/// kernel pushes back.
+pub fn flush_datagrams(endpoint: &mut Endpoint, counters: &mut Counters) {
+    let mut budget = EVENT_BUDGET;
+    while let Some((to, data)) = endpoint.queue.front() {
+        if budget == 0 {
+            return;
+        }
+        budget = budget.saturating_sub(data.len().max(1));
+        let outcome = send_to(endpoint, to, data);
+        match outcome {
+            Sent::Done => counters.sent += 1,
+            Sent::Failed => counters.failed += 1,
+            Sent::Later => return,
+        }
+        endpoint.queue.pop();
+    }
+}
+
+enum Sent {
+    Done,
+    /// WouldBlock: keep it for the next writable event.
+    Later,
+    /// The kernel refused this one datagram (no route, peer unreachable,
+    /// too large): count it and go on; UDP promises no delivery.
+    Failed,
+}
+
+fn send_to(endpoint: &Endpoint, to: SocketAddr, data: &[u8]) -> Sent {
+    loop {
+        match endpoint.io.send_to(data, to) {
+            Ok(_) => return Sent::Done,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Sent::Later,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                log::debug!("udp {}: reply to {to} failed: {err}", endpoint.addr);
+                return Sent::Failed;
+            }
         }
     }
 }

@@ -151,6 +151,8 @@ pub struct Server {
     command: String,
     /// Every address from the `listening on` lines, in order.
     pub addrs: Vec<SocketAddr>,
+    /// Every address from the `listening on udp` lines, in order.
+    pub udp_addrs: Vec<SocketAddr>,
     stdout: Arc<Capture>,
     stderr: Arc<Capture>,
     status: Option<ExitStatus>,
@@ -211,6 +213,7 @@ impl Server {
             child,
             command,
             addrs: Vec::new(),
+            udp_addrs: Vec::new(),
             stdout,
             stderr,
             status: None,
@@ -218,17 +221,24 @@ impl Server {
     }
 
     fn parse_addrs(&mut self) {
-        self.addrs = self
-            .stdout
-            .text()
-            .lines()
-            .filter_map(|l| l.strip_prefix("listening on "))
-            .map(|a| {
-                a.trim()
-                    .parse()
-                    .unwrap_or_else(|e| panic!("bad address in `listening on {a}`: {e}"))
-            })
+        let text = self.stdout.text();
+        let parse = |a: &str| -> SocketAddr {
+            a.trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("bad address in `listening on {a}`: {e}"))
+        };
+        let listening = text.lines().filter_map(|l| l.strip_prefix("listening on "));
+        let (udp, tcp): (Vec<&str>, Vec<&str>) = listening.partition(|a| a.starts_with("udp "));
+        self.addrs = tcp.into_iter().map(parse).collect();
+        self.udp_addrs = udp
+            .into_iter()
+            .map(|a| parse(a.trim_start_matches("udp ")))
             .collect();
+    }
+
+    /// The first UDP address (`--udp` or `--udp-only`).
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp_addrs[0]
     }
 
     /// Spawn any command that ends up running `pollmux serve` (e.g. under a
