@@ -101,6 +101,7 @@ pub enum AtLimit {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("fault").multiple(true).args([
     "delay", "bandwidth", "slice", "slow_read", "close_after", "reset_after", "stall_after",
+    "drop", "duplicate",
 ])))]
 pub struct ServeArgs {
     /// Host to listen on; every address it resolves to is bound ("::" also serves IPv4).
@@ -181,7 +182,8 @@ pub struct ServeArgs {
     pub at_limit: AtLimit,
 
     /// Echo each chunk this long after it arrived, optionally with a uniform
-    /// jitter (100ms, 1s±200ms or 1s+-200ms); order is kept.
+    /// jitter (100ms, 1s±200ms or 1s+-200ms); TCP keeps the order, UDP
+    /// replies may overtake each other.
     #[arg(long, env = "POLLMUX_DELAY", value_parser = parse_spread, help_heading = "Fault injection")]
     pub delay: Option<Spread>,
 
@@ -215,7 +217,15 @@ pub struct ServeArgs {
     #[arg(long, env = "POLLMUX_STALL_AFTER", value_parser = parse_count, help_heading = "Fault injection")]
     pub stall_after: Option<u64>,
 
-    /// Give the faults to this fraction of connections only (0 to 1).
+    /// UDP: leave this fraction of datagrams unanswered (0 to 1).
+    #[arg(long, env = "POLLMUX_DROP", value_parser = parse_ratio, help_heading = "Fault injection")]
+    pub drop: Option<f64>,
+
+    /// UDP: answer this fraction of datagrams twice (0 to 1).
+    #[arg(long, env = "POLLMUX_DUPLICATE", value_parser = parse_ratio, help_heading = "Fault injection")]
+    pub duplicate: Option<f64>,
+
+    /// Give the faults to this fraction of TCP connections only (0 to 1).
     #[arg(long, env = "POLLMUX_FAULT_RATIO", default_value = "1", value_parser = parse_ratio,
           requires = "fault", help_heading = "Fault injection")]
     pub fault_ratio: f64,
@@ -247,6 +257,8 @@ impl ServeArgs {
             close_after: self.close_after,
             reset_after: self.reset_after,
             stall_after: self.stall_after,
+            drop: self.drop,
+            duplicate: self.duplicate,
             ratio: self.fault_ratio,
             seed: self.seed.unwrap_or_else(random_seed),
         }

@@ -454,3 +454,102 @@ fn startup_names_the_active_faults() {
         server.stderr()
     );
 }
+
+// ------------------------------------------------------------------ UDP
+
+/// Send datagrams numbered `0..n` to a `--udp-only` server with `faults`,
+/// wait until its stats line shows all of them received (the replies left
+/// before that line was written), then collect what came back: the numbers
+/// in arrival order, each with how long after its send it arrived.
+fn udp_round(faults: &[&str], n: u32, settle: Duration) -> Vec<(u32, Duration)> {
+    let mut args = vec!["--udp-only", "--stats-interval", "50ms"];
+    args.extend_from_slice(faults);
+    let server = Server::start(&args);
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut sent_at = Vec::new();
+    for i in 0..n {
+        sent_at.push(Instant::now());
+        client
+            .send_to(&i.to_be_bytes(), server.udp_addr())
+            .expect("send");
+    }
+    let all_in = format!(" udp_in={n} ");
+    assert!(
+        server.wait_for_stderr_line(util::PATIENCE, |l| l.contains(&all_in)),
+        "the server did not count {n} datagrams:\n{}",
+        server.stderr()
+    );
+    // Delayed replies keep coming for up to `settle` after the last one in.
+    let quiet_after = Instant::now() + settle;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16];
+    loop {
+        let left = quiet_after.saturating_duration_since(Instant::now());
+        client
+            .set_read_timeout(Some(left.max(Duration::from_millis(100))))
+            .expect("timeout");
+        match client.recv_from(&mut buf) {
+            Ok((4, _)) => {
+                let i = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                got.push((i, sent_at[i as usize].elapsed()));
+            }
+            Ok((len, _)) => panic!("a reply of {len} bytes"),
+            Err(e) if util::is_timeout(&e) => break,
+            Err(e) => panic!("receive: {e}"),
+        }
+    }
+    got
+}
+
+/// Recipe "lossy network": `--drop` answers only some datagrams, and the
+/// same seed loses the same ones on every run.
+#[test]
+fn udp_drop_loses_the_same_datagrams_for_a_seed() {
+    let lost = |seed: &str| -> Vec<u32> {
+        let got: Vec<u32> = udp_round(&["--drop", "0.3", "--seed", seed], 100, Duration::ZERO)
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
+        (0..100).filter(|i| !got.contains(i)).collect()
+    };
+    let first = lost("7");
+    assert!(
+        (10..=50).contains(&first.len()),
+        "30% of 100 lost: {first:?}"
+    );
+    assert_eq!(first, lost("7"), "the same seed lost other datagrams");
+    assert_ne!(first, lost("8"), "another seed lost the same datagrams");
+}
+
+/// Recipe "duplicating network": `--duplicate 1` answers every datagram twice.
+#[test]
+fn udp_duplicate_answers_twice() {
+    let mut got: Vec<u32> = udp_round(&["--duplicate", "1"], 20, Duration::ZERO)
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    got.sort_unstable();
+    let twice: Vec<u32> = (0..20).flat_map(|i| [i, i]).collect();
+    assert_eq!(got, twice);
+}
+
+/// Recipe "reordering network": a UDP delay with jitter delays every
+/// reply by its own draw, so replies overtake each other; none is early.
+#[test]
+fn udp_delay_with_jitter_reorders() {
+    let got = udp_round(
+        &["--delay", "60ms±50ms", "--seed", "3"],
+        40,
+        Duration::from_millis(200),
+    );
+    let order: Vec<u32> = got.iter().map(|&(i, _)| i).collect();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..40).collect::<Vec<_>>(), "each reply once");
+    assert_ne!(order, sorted, "jitter of ±50 ms reordered nothing");
+    let earliest = got.iter().map(|&(_, after)| after).min().expect("replies");
+    assert!(
+        earliest >= Duration::from_millis(10),
+        "a reply after {earliest:?}"
+    );
+}

@@ -16,11 +16,14 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
+use std::time::Instant;
 
 use polling::{Event, PollMode, Poller};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::faults::DatagramShaper;
 use super::listener::{self, Bound};
+use super::timers::{Deadlines, Timer};
 use super::{exceptional, readable, writable, Config, Server};
 use crate::registration::{Interest, Registered};
 
@@ -75,12 +78,16 @@ pub struct Counters {
     /// Replies the kernel refused (unreachable, no buffer), or still queued
     /// at shutdown.
     pub failed: u64,
+    /// Injected faults (`--drop`, `--duplicate`): replies not sent on
+    /// purpose, and extra copies sent.
+    pub fault_dropped: u64,
+    pub fault_duplicated: u64,
 }
 
 impl Counters {
     /// Everything received or owed that did not lead to a reply.
     pub fn dropped(&self) -> u64 {
-        self.guarded + self.truncated + self.overflowed + self.failed
+        self.guarded + self.truncated + self.overflowed + self.failed + self.fault_dropped
     }
 }
 
@@ -177,6 +184,8 @@ pub struct Endpoint {
     pub queue: ReplyQueue,
     /// What the poller is watching for now (none after a oneshot event).
     pub armed: Interest,
+    /// `--delay`, `--drop`, `--duplicate`, when asked for.
+    pub shaper: Option<Box<DatagramShaper>>,
 }
 
 impl Endpoint {
@@ -222,6 +231,7 @@ impl Datagrams {
                 addr: bound.addr,
                 queue: ReplyQueue::new(config.udp_queue),
                 armed,
+                shaper: DatagramShaper::for_socket(&config.faults, i, config.udp_queue),
             });
         }
         let buf = if endpoints.is_empty() {
@@ -257,6 +267,7 @@ impl Datagrams {
     /// it from the poller and closes it.
     pub fn close(&mut self, counters: &mut Counters) {
         for endpoint in &mut self.endpoints {
+            release(endpoint, None, counters);
             writable::flush_datagrams(endpoint, counters);
             counters.failed += endpoint.queue.len() as u64;
         }
@@ -267,7 +278,7 @@ impl Datagrams {
 /// One readiness event on UDP socket `index`: send what waits, receive and
 /// answer, re-arm. An error is the socket's, not one client's: it is logged
 /// and the socket keeps serving.
-pub fn dispatch(server: &mut Server, index: usize, event: &Event) {
+pub fn dispatch(server: &mut Server, index: usize, event: &Event, now: Instant) {
     let Server {
         udp,
         stats,
@@ -275,7 +286,6 @@ pub fn dispatch(server: &mut Server, index: usize, event: &Event) {
         mode,
         ..
     } = server;
-    let key = udp.base + index;
     let Some(endpoint) = udp.endpoints.get_mut(index) else {
         return; // closed at shutdown earlier in this batch
     };
@@ -293,9 +303,46 @@ pub fn dispatch(server: &mut Server, index: usize, event: &Event) {
             config.service,
             guard,
             &mut stats.udp,
+            now,
         ) {
             exceptional::datagram_failed(endpoint, &err);
         }
+    }
+    settle(server, index);
+}
+
+/// Delayed replies of socket `index` are due: send them, then re-arm.
+pub fn release_due(server: &mut Server, index: usize, now: Instant) {
+    let Some(endpoint) = server.udp.endpoints.get_mut(index) else {
+        return;
+    };
+    if let Some(shaper) = endpoint.shaper.as_deref_mut() {
+        shaper.wake = None;
+    }
+    release(endpoint, Some(now), &mut server.stats.udp);
+    settle(server, index);
+}
+
+/// Send the held replies that are due at `now` (all with `None`).
+fn release(endpoint: &mut Endpoint, now: Option<Instant>, counters: &mut Counters) {
+    let Some(mut shaper) = endpoint.shaper.take() else {
+        return;
+    };
+    while let Some((to, data)) = shaper.due(now) {
+        writable::send_datagram(endpoint, to, &data, counters);
+    }
+    endpoint.shaper = Some(shaper);
+}
+
+/// Re-arm socket `index` with the interest its state implies, and file the
+/// moment its next delayed reply is due.
+fn settle(server: &mut Server, index: usize) {
+    let key = server.udp.base + index;
+    let Some(endpoint) = server.udp.endpoints.get_mut(index) else {
+        return;
+    };
+    if let Some(shaper) = endpoint.shaper.as_deref_mut() {
+        file_wake(&mut server.deadlines, shaper, index);
     }
     let wanted = endpoint.interest();
     if wanted != endpoint.armed {
@@ -303,6 +350,19 @@ pub fn dispatch(server: &mut Server, index: usize, event: &Event) {
             Ok(()) => endpoint.armed = wanted,
             Err(err) => exceptional::datagram_failed(endpoint, &err),
         }
+    }
+}
+
+fn file_wake(deadlines: &mut Deadlines, shaper: &mut DatagramShaper, index: usize) {
+    let next = shaper.next_wake();
+    if next != shaper.wake {
+        if let Some(at) = shaper.wake {
+            deadlines.remove(at, index as u64, Timer::Datagram);
+        }
+        if let Some(at) = next {
+            deadlines.insert(at, index as u64, Timer::Datagram, index);
+        }
+        shaper.wake = next;
     }
 }
 

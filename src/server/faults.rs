@@ -13,8 +13,9 @@
 //! so it counts against `--max-pending` like any other unsent echo: a
 //! delayed or throttled client stops being read when the cap is reached.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// A duration with a uniform random spread: `100ms±20ms`.
@@ -65,6 +66,9 @@ pub struct FaultConfig {
     pub close_after: Option<u64>,
     pub reset_after: Option<u64>,
     pub stall_after: Option<u64>,
+    /// UDP: the fraction of datagrams not answered, and answered twice.
+    pub drop: Option<f64>,
+    pub duplicate: Option<f64>,
     /// Fraction of connections that get the faults (1 = all).
     pub ratio: f64,
     /// Seeds the choice of connections and every random draw.
@@ -73,6 +77,18 @@ pub struct FaultConfig {
 
 impl FaultConfig {
     pub fn is_active(&self) -> bool {
+        self.delay.is_some()
+            || self.bandwidth.is_some()
+            || self.slice.is_some()
+            || self.slow_read.is_some()
+            || self.ending().is_some()
+            || self.drop.is_some()
+            || self.duplicate.is_some()
+    }
+
+    /// Whether a connection gets anything to do (the UDP-only faults leave
+    /// TCP alone).
+    fn shapes_streams(&self) -> bool {
         self.delay.is_some()
             || self.bandwidth.is_some()
             || self.slice.is_some()
@@ -101,7 +117,7 @@ impl FaultConfig {
 
     /// A fresh shaper for connection `id`, if it is chosen.
     pub fn shaper_for(&self, id: u64, now: Instant) -> Option<Box<Shaper>> {
-        if !self.is_active() || !self.chooses(id) {
+        if !self.shapes_streams() || !self.chooses(id) {
             return None;
         }
         Some(Box::new(Shaper::new(self, Rng::new(self.seed, id), now)))
@@ -126,6 +142,12 @@ impl fmt::Display for FaultConfig {
         }
         if let Some(rate) = self.slow_read {
             parts.push(format!("slow read {rate} B/s"));
+        }
+        if let Some(p) = self.drop {
+            parts.push(format!("udp drop {:.1}%", p * 100.0));
+        }
+        if let Some(p) = self.duplicate {
+            parts.push(format!("udp duplicate {:.1}%", p * 100.0));
         }
         for (at, what) in [
             (self.close_after, "close"),
@@ -342,6 +364,104 @@ impl Shaper {
     }
 }
 
+/// A UDP reply: where it goes and what it says.
+type Reply = (SocketAddr, Box<[u8]>);
+
+/// What `--delay`, `--drop` and `--duplicate` do to one UDP socket's
+/// replies. Every datagram is judged on its own (UDP has no connection to
+/// choose): dropped with one probability, sent twice with another, and
+/// each copy delayed by its own draw of the jitter, so jitter reorders
+/// them, as a real network would.
+pub struct DatagramShaper {
+    rng: Rng,
+    delay: Option<Spread>,
+    drop: f64,
+    duplicate: f64,
+    /// Replies waiting for their moment: (when, arrival number) -> reply.
+    held: BTreeMap<(Instant, u64), Reply>,
+    held_bytes: usize,
+    /// At most this many bytes held (`--udp-queue`); beyond, replies are
+    /// dropped and counted as overflow.
+    cap: usize,
+    arrivals: u64,
+    /// The deadline this socket is filed under in the timer map.
+    pub wake: Option<Instant>,
+}
+
+/// What became of one datagram's reply.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Copies to send now.
+    pub now: usize,
+    pub dropped: bool,
+    pub duplicated: bool,
+    /// Copies that did not fit under the cap.
+    pub overflowed: usize,
+}
+
+impl DatagramShaper {
+    /// A shaper for UDP socket `index`, if any fault touches datagrams.
+    pub fn for_socket(config: &FaultConfig, index: usize, cap: usize) -> Option<Box<Self>> {
+        if config.delay.is_none() && config.drop.is_none() && config.duplicate.is_none() {
+            return None;
+        }
+        Some(Box::new(DatagramShaper {
+            rng: Rng::new(config.seed, u64::MAX - index as u64),
+            delay: config.delay,
+            drop: config.drop.unwrap_or(0.0),
+            duplicate: config.duplicate.unwrap_or(0.0),
+            held: BTreeMap::new(),
+            held_bytes: 0,
+            cap,
+            arrivals: 0,
+            wake: None,
+        }))
+    }
+
+    /// Judge the reply `data` to `to`, which arrived at `now`; delayed
+    /// copies are kept here until `due` hands them out.
+    pub fn admit(&mut self, to: SocketAddr, data: &[u8], now: Instant) -> Verdict {
+        let mut verdict = Verdict::default();
+        if self.drop > 0.0 && self.rng.unit() < self.drop {
+            verdict.dropped = true;
+            return verdict;
+        }
+        verdict.duplicated = self.duplicate > 0.0 && self.rng.unit() < self.duplicate;
+        let copies = if verdict.duplicated { 2 } else { 1 };
+        let Some(delay) = self.delay else {
+            verdict.now = copies;
+            return verdict;
+        };
+        for _ in 0..copies {
+            let cost = data.len() + 64;
+            if self.held_bytes + cost > self.cap {
+                verdict.overflowed += 1;
+                continue;
+            }
+            self.arrivals += 1;
+            let at = now + self.rng.spread(delay);
+            self.held.insert((at, self.arrivals), (to, data.into()));
+            self.held_bytes += cost;
+        }
+        verdict
+    }
+
+    /// The next reply whose moment has come (all of them with `now` = None).
+    pub fn due(&mut self, now: Option<Instant>) -> Option<Reply> {
+        let entry = self.held.first_entry()?;
+        if now.is_some_and(|now| entry.key().0 > now) {
+            return None;
+        }
+        let (to, data) = entry.remove();
+        self.held_bytes -= data.len() + 64;
+        Some((to, data))
+    }
+
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.held.keys().next().map(|&(at, _)| at)
+    }
+}
+
 /// A token bucket: `rate` bytes per second, at most a twentieth of a second
 /// of them saved up, so a throttled stream is smooth at 50 ms grain.
 struct Bucket {
@@ -549,6 +669,58 @@ mod tests {
         let mut s = c.shaper_for(1, Instant::now()).expect("chosen");
         assert_eq!(s.send_allowance(30, 1000, Instant::now()), 10);
         assert!(!FaultConfig::default().is_active());
+    }
+
+    #[test]
+    fn datagrams_are_dropped_duplicated_and_delayed_by_their_odds() {
+        let t0 = Instant::now();
+        let to: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+        let c = FaultConfig {
+            drop: Some(0.25),
+            duplicate: Some(0.5),
+            delay: Some(Spread {
+                base: Duration::from_millis(10),
+                jitter: Duration::from_millis(5),
+            }),
+            ..config()
+        };
+        let mut s = DatagramShaper::for_socket(&c, 0, 1 << 20).expect("shaper");
+        let (mut dropped, mut duplicated) = (0, 0);
+        for _ in 0..1000 {
+            let v = s.admit(to, b"x", t0);
+            assert_eq!(v.now, 0, "delayed: nothing leaves at once");
+            dropped += usize::from(v.dropped);
+            duplicated += usize::from(v.duplicated);
+        }
+        assert!((180..320).contains(&dropped), "{dropped}");
+        assert!((300..450).contains(&duplicated), "{duplicated}");
+        assert_eq!(s.due(Some(t0 + Duration::from_millis(4))), None);
+        let mut released = 0;
+        while s.due(Some(t0 + Duration::from_millis(15))).is_some() {
+            released += 1;
+        }
+        assert_eq!(released, 1000 - dropped + duplicated);
+        assert_eq!(s.held_bytes, 0);
+        assert!(DatagramShaper::for_socket(&config(), 0, 1).is_none());
+    }
+
+    #[test]
+    fn held_datagrams_stay_under_the_cap() {
+        let to: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+        let c = FaultConfig {
+            delay: Some(Spread {
+                base: Duration::from_secs(1),
+                jitter: Duration::ZERO,
+            }),
+            ..config()
+        };
+        let mut s = DatagramShaper::for_socket(&c, 0, 3 * (100 + 64)).expect("shaper");
+        let now = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(s.admit(to, &[0; 100], now).overflowed, 0);
+        }
+        assert_eq!(s.admit(to, &[0; 100], now).overflowed, 1);
+        assert!(s.due(None).is_some());
     }
 
     #[test]

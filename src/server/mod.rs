@@ -213,6 +213,13 @@ impl fmt::Display for Summary {
                 u.overflowed,
                 u.failed
             )?;
+            if u.fault_dropped + u.fault_duplicated > 0 {
+                write!(
+                    f,
+                    ", {} dropped and {} duplicated on purpose",
+                    u.fault_dropped, u.fault_duplicated
+                )?;
+            }
         }
         Ok(())
     }
@@ -421,7 +428,7 @@ impl Server {
 
     fn dispatch(&mut self, event: Event, now: Instant) {
         if let Some(index) = self.udp.index(event.key) {
-            datagram::dispatch(self, index, &event);
+            datagram::dispatch(self, index, &event, now);
             return;
         }
         if event.key < self.key_base {
@@ -749,12 +756,14 @@ impl Server {
             log::debug!("accepting connections again");
         }
         while let Some((id, timer, slot)) = self.deadlines.pop_due(now) {
-            if self.conns.get_mut(slot).is_none_or(|c| c.id != id) {
-                continue;
-            }
+            let current =
+                |conns: &mut Slab<Connection>| conns.get_mut(slot).is_some_and(|c| c.id == id);
             match timer {
-                Timer::Idle => self.idle_due(slot, now),
-                Timer::Fault => self.fault_due(slot, now),
+                Timer::Datagram => datagram::release_due(self, slot, now),
+                Timer::Idle if current(&mut self.conns) => self.idle_due(slot, now),
+                Timer::Fault if current(&mut self.conns) => self.fault_due(slot, now),
+                // The connection it was filed for is gone.
+                Timer::Idle | Timer::Fault => {}
             }
         }
         self.conns.end_batch();

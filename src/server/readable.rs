@@ -221,6 +221,7 @@ pub fn receive_datagrams(
     service: ServiceMode,
     allow_low_ports: bool,
     counters: &mut Counters,
+    now: Instant,
 ) -> io::Result<()> {
     let mut budget = EVENT_BUDGET;
     for _ in 0..DATAGRAM_BATCH {
@@ -259,7 +260,20 @@ pub fn receive_datagrams(
             );
             continue;
         }
-        if service.echoes() {
+        if !service.echoes() {
+            continue;
+        }
+        let copies = match endpoint.shaper.as_deref_mut() {
+            None => 1,
+            Some(shaper) => {
+                let verdict = shaper.admit(from, &buf[..n], now);
+                counters.fault_dropped += u64::from(verdict.dropped);
+                counters.fault_duplicated += u64::from(verdict.duplicated);
+                counters.overflowed += verdict.overflowed as u64;
+                verdict.now
+            }
+        };
+        for _ in 0..copies {
             writable::send_datagram(endpoint, from, &buf[..n], counters);
         }
     }

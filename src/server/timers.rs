@@ -2,7 +2,8 @@
 //! looks at deadlines that are due (invariant 5: no scan of all connections).
 //!
 //! A connection has at most two entries: its idle deadline and, when faults
-//! hold it back, the moment the hold ends. The idle deadline is not moved on
+//! hold it back, the moment the hold ends; a UDP socket with delayed
+//! replies has one, for the earliest of them. The idle deadline is not moved on
 //! every byte: a connection records when it last moved data, and when its
 //! deadline comes up the loop either closes it or files it again at
 //! `last_active + timeout`, so a busy connection costs one map operation per
@@ -18,6 +19,8 @@ pub enum Timer {
     Idle,
     /// A fault's hold on input or output ends (see `faults.rs`).
     Fault,
+    /// Delayed UDP replies are due (the id is the UDP socket's index).
+    Datagram,
 }
 
 /// (deadline, connection id, kind) -> slot. The id keeps entries unique and
