@@ -273,6 +273,39 @@ impl ServeArgs {
                     .into(),
             );
         }
+        let faults = self.faults();
+        if faults.is_active() && self.mode != ServiceMode::Echo {
+            return Err(format!(
+                "the fault flags shape the echo; they do nothing with '--mode {}'",
+                self.mode.name()
+            ));
+        }
+        let udp_only = [
+            ("--drop", faults.drop.is_some()),
+            ("--duplicate", faults.duplicate.is_some()),
+        ];
+        if let Some((flag, _)) = udp_only.iter().find(|(_, on)| *on) {
+            if !self.udp && !self.udp_only {
+                return Err(format!(
+                    "'{flag}' acts on UDP datagrams: add --udp or --udp-only"
+                ));
+            }
+        }
+        let tcp_only = [
+            ("--bandwidth", faults.bandwidth.is_some()),
+            ("--slice", faults.slice.is_some()),
+            ("--slow-read", faults.slow_read.is_some()),
+            ("--close-after", faults.close_after.is_some()),
+            ("--reset-after", faults.reset_after.is_some()),
+            ("--stall-after", faults.stall_after.is_some()),
+        ];
+        if let Some((flag, _)) = tcp_only.iter().find(|(_, on)| *on) {
+            if self.udp_only {
+                return Err(format!(
+                    "'{flag}' acts on TCP connections, and --udp-only serves none"
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -338,6 +371,7 @@ impl Cli {
             ))
             }
             Command::Bench(args) => args.udp_problem(),
+            Command::Serve(args) => args.check().err(),
             _ => None,
         };
         match problem {

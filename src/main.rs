@@ -16,12 +16,6 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };
-    if let Command::Serve(args) = &cli.command {
-        if let Err(msg) = args.check() {
-            let err = Cli::command().error(clap::error::ErrorKind::ArgumentConflict, msg);
-            return usage_error(err);
-        }
-    }
     pollmux::logging::init(cli.verbose, cli.quiet);
     match run(cli.command) {
         Ok(code) => code,

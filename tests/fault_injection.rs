@@ -553,3 +553,26 @@ fn udp_delay_with_jitter_reorders() {
         "a reply after {earliest:?}"
     );
 }
+
+/// A fault flag that could not act is a usage error naming it, not a
+/// silent no-op: UDP faults without UDP, TCP faults with --udp-only, any
+/// fault with a service that does not echo, a ratio without a fault.
+#[test]
+fn fault_flags_that_cannot_apply_are_usage_errors() {
+    for (args, names) in [
+        (&["--drop", "0.1"][..], "--drop"),
+        (&["--udp-only", "--reset-after", "1k"][..], "--reset-after"),
+        (&["--mode", "discard", "--delay", "1s"][..], "discard"),
+        (&["--fault-ratio", "0.5"][..], "--delay"),
+        (&["--slice-delay", "5ms"][..], "--slice"),
+        (&["--delay", "1s±"][..], "--delay"),
+        (&["--duplicate", "2", "--udp"][..], "--duplicate"),
+    ] {
+        let mut all = vec!["serve", "--port", "0"];
+        all.extend_from_slice(args);
+        let out = util::run_pollmux(&all);
+        assert_eq!(out.code(), 2, "{out}");
+        out.assert_one_error_line();
+        assert!(out.stderr.contains(names), "{out}");
+    }
+}

@@ -661,7 +661,12 @@ impl Server {
         let id = self.next_id;
         self.next_id += 1;
         let deadline = self.config.idle_timeout.and_then(|t| now.checked_add(t));
-        let shaper = self.config.faults.shaper_for(id, now);
+        // Faults shape the echo; discard and chargen are left as they are.
+        let shaper = if self.config.service.echoes() {
+            self.config.faults.shaper_for(id, now)
+        } else {
+            None
+        };
         if shaper.is_some() {
             self.stats.faulted += 1;
             log::debug!("connection #{id} from {peer}: faults injected");
