@@ -130,6 +130,21 @@ pub fn prepare_stream(socket: &Socket) -> io::Result<()> {
     Ok(())
 }
 
+/// Ask the kernel to report the socket writable only once every byte
+/// written has been sent (TCP_NOTSENT_LOWAT of 1, Linux). `false` where
+/// there is no such signal: the caller cannot wait for it.
+pub fn report_writable_when_sent(socket: &Socket) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        socket.set_tcp_notsent_lowat(1).is_ok()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = socket;
+        false
+    }
+}
+
 /// A nonblocking connect that has not finished yet: EINPROGRESS on Unix,
 /// WSAEWOULDBLOCK on Windows.
 pub fn is_connect_in_progress(err: &io::Error) -> bool {

@@ -269,6 +269,44 @@ fn reset_after_sends_exactly_n_bytes_then_a_reset() {
     }
 }
 
+/// A client that streams ahead of its reading still gets exactly N bytes
+/// before the reset: the server waits until its kernel has sent them all
+/// (Linux; elsewhere there is no such signal and the reset may cut the
+/// last bytes off, as any real abort would).
+#[test]
+fn reset_after_delivers_n_bytes_to_a_client_that_streams_ahead() {
+    const N: usize = 1 << 20;
+    let server = Server::start(&["--reset-after", "1m"]);
+    let stream = connect(server.addr());
+    let mut writer = stream.try_clone().expect("clone");
+    let sender = thread::spawn(move || {
+        let chunk = vec![3u8; 64 * 1024];
+        for _ in 0..32 {
+            if writer.write_all(&chunk).is_err() {
+                break; // the reset came
+            }
+        }
+    });
+    let mut reader = stream;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0;
+    let end = loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break "EOF",
+            Ok(n) => got += n,
+            Err(e) if util::is_reset(&e) => break "reset",
+            Err(e) => panic!("after {got} bytes: {e}"),
+        }
+    };
+    sender.join().expect("sender");
+    println!("reset-after 1m, streaming client: {got} bytes, then {end}");
+    if cfg!(target_os = "linux") {
+        assert_eq!((got, end), (N, "reset"));
+    } else {
+        assert!(got <= N, "{got} bytes");
+    }
+}
+
 /// Recipe "black hole": N bytes, then silence, while the connection stays
 /// open and the server keeps taking what is sent.
 #[test]

@@ -24,6 +24,9 @@ pub enum Phase {
     /// `--stall-after`: never send again; read and drop what arrives until
     /// the client closes.
     Stalled,
+    /// `--reset-after`: the last byte is written; reset once the kernel has
+    /// sent it all (so the client receives exactly the bytes owed).
+    Resetting,
 }
 
 /// Bytes received and not yet echoed. Empty and unallocated while the
@@ -128,6 +131,10 @@ impl Connection {
             Phase::Linger | Phase::Stalled => Interest {
                 read: true,
                 write: false,
+            },
+            Phase::Resetting => Interest {
+                read: false,
+                write: true,
             },
         }
     }

@@ -494,10 +494,11 @@ impl Bucket {
         self.tokens -= n as f64;
     }
 
-    /// When `want` bytes (at most a full bucket) will be there: waking up for
-    /// a useful amount rather than for every byte.
+    /// When `want` bytes (at most half a bucket) will be there: waking up for
+    /// a useful amount rather than for every byte, and with room left in
+    /// the bucket, so that waking up late loses no credit to the cap.
     fn ready_at(&self, want: usize) -> Instant {
-        let target = (want as f64).min(self.burst).max(1.0);
+        let target = (want as f64).min(self.burst / 2.0).max(1.0);
         let missing = (target - self.tokens).max(0.0);
         self.at + Duration::from_secs_f64(missing / self.rate)
     }
@@ -633,10 +634,11 @@ mod tests {
         assert_eq!(s.send_allowance(0, 1000, t0), 50);
         s.note_sent(50, t0);
         assert_eq!(s.send_allowance(50, 950, t0), 0);
-        assert_eq!(s.hold_out, Some(t0 + Duration::from_millis(50)));
-        let later = t0 + Duration::from_millis(50);
+        assert_eq!(s.hold_out, Some(t0 + Duration::from_millis(25)));
+        // Woken 5 ms late: the extra 5 bytes are not lost to the cap.
+        let later = t0 + Duration::from_millis(30);
         assert!(s.lift_holds(later));
-        assert_eq!(s.send_allowance(50, 950, later), 50);
+        assert_eq!(s.send_allowance(50, 950, later), 30);
     }
 
     #[test]

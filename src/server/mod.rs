@@ -451,6 +451,15 @@ impl Server {
         if oneshot {
             conn.armed = Interest::NONE;
         }
+        if conn.phase == Phase::Resetting {
+            // Writable now means every byte owed has left: abort.
+            if event.writable {
+                exceptional::close(self, slot, Reason::Reset);
+            } else {
+                self.settle(slot, now);
+            }
+            return;
+        }
         let before = (conn.bytes_in, conn.bytes_out);
         let pending_before = conn.pending.len();
         let outcome = match exceptional::check_hints(conn, &event) {
@@ -612,8 +621,16 @@ impl Server {
         match ending {
             Ending::Reset => {
                 self.stats.fault_resets += 1;
-                exceptional::close(self, slot, Reason::Reset);
-                return false;
+                // RST throws away what the kernel has not sent yet: where the
+                // kernel can say when all is sent, wait for that (bounded).
+                if !sys::report_writable_when_sent(conn.source.socket()) {
+                    exceptional::close(self, slot, Reason::Reset);
+                    return false;
+                }
+                conn.phase = Phase::Resetting;
+                if let Some(shaper) = conn.shaper.as_deref_mut() {
+                    shaper.linger_until = now.checked_add(linger);
+                }
             }
             Ending::Close => {
                 self.stats.fault_closes += 1;
@@ -807,10 +824,14 @@ impl Server {
             return;
         };
         shaper.wake = None;
-        if conn.phase == Phase::Linger && shaper.linger_until.is_some_and(|at| at <= now) {
-            // A client that kept sending long after `--close-after`'s FIN.
-            exceptional::close(self, slot, Reason::Finished);
-            return;
+        if shaper.linger_until.is_some_and(|at| at <= now) {
+            match conn.phase {
+                // A client that kept sending long after `--close-after`'s FIN.
+                Phase::Linger => return exceptional::close(self, slot, Reason::Finished),
+                // One that never read what `--reset-after` still owed it.
+                Phase::Resetting => return exceptional::close(self, slot, Reason::Reset),
+                _ => {}
+            }
         }
         shaper.lift_holds(now);
         let sent = conn.bytes_out;
