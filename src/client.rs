@@ -75,8 +75,7 @@ fn read_echo(stream: &mut TcpStream, echo: &mut [u8], timeout: Duration) -> Resu
                 ) =>
             {
                 return Err(format!(
-                    "no complete echo within {:.1} s ({got} of {} bytes)",
-                    timeout.as_secs_f64(),
+                    "no complete echo within {timeout:?} ({got} of {} bytes)",
                     echo.len()
                 ))
             }
@@ -133,8 +132,7 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String
     }
     match last {
         Some((addr, e)) if e.kind() == io::ErrorKind::TimedOut => Err(format!(
-            "connecting to {addr} timed out after {:.1} s",
-            timeout.as_secs_f64()
+            "connecting to {addr} timed out after {timeout:?}"
         )),
         Some((addr, e)) => Err(format!("cannot connect to {addr}: {e}")),
         None => Err(format!("host '{host}' resolves to no address")),
@@ -177,8 +175,8 @@ fn run_udp(args: &ClientArgs) -> Result<(), Box<dyn std::error::Error>> {
             Err(e) if is_timeout(&e) => {
                 lost += 1;
                 eprintln!(
-                    "pollmux: datagram {sent}: no echo within {:.1} s (lost)",
-                    args.timeout.as_secs_f64()
+                    "pollmux: datagram {sent}: no echo within {:?} (lost)",
+                    args.timeout
                 );
             }
             Err(e) => return Err(udp_error(server, "waiting for an echo from", e).into()),

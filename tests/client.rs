@@ -208,7 +208,7 @@ fn udp_client_reports_a_lost_datagram_goes_on_and_exits_1() {
     assert_eq!(
         lines,
         [
-            "pollmux: datagram 2: no echo within 0.3 s (lost)",
+            "pollmux: datagram 2: no echo within 300ms (lost)",
             "pollmux: 1 of 3 datagrams lost, 0 echoed wrong",
         ],
         "{out}"

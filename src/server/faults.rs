@@ -129,7 +129,11 @@ impl fmt::Display for FaultConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
         if let Some(d) = self.delay {
-            parts.push(format!("delay {:?}±{:?}", d.base, d.jitter));
+            if d.jitter.is_zero() {
+                parts.push(format!("delay {:?}", d.base));
+            } else {
+                parts.push(format!("delay {:?}±{:?}", d.base, d.jitter));
+            }
         }
         if let Some(rate) = self.bandwidth {
             parts.push(format!("bandwidth {rate} B/s"));

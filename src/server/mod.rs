@@ -330,7 +330,7 @@ impl Server {
         if config.faults.is_active() {
             log::info!("injecting faults: {}", config.faults);
         }
-        if serve_udp {
+        if serve_udp && config.service.echoes() {
             log::info!(
                 "udp {}: replies queue up to {} bytes per socket; sources below port 1024 {}",
                 config.service.name(),
