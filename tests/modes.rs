@@ -6,7 +6,7 @@ mod util;
 
 use std::io::Read;
 use std::net::Shutdown;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use util::{connect, read_to_eof, send_and_half_close, Server, MODES, PATIENCE};
 
@@ -124,6 +124,7 @@ fn chargen_waits_for_a_client_that_stops_reading() {
 
         #[cfg(target_os = "linux")]
         {
+            use std::time::Duration;
             // Stalled means idle: the loop is not spinning on writability.
             let before = util::proc::cpu_time(server.pid());
             std::thread::sleep(Duration::from_millis(500));
