@@ -23,8 +23,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use util::{
-    bench, bench_json, bench_with, pollmux, run_pollmux, Finished, Mischief, Server, UdpEcho,
-    PATIENCE,
+    bench, bench_json, bench_with, figure, pollmux, run_pollmux, Finished, Mischief, Server,
+    UdpEcho, PATIENCE,
 };
 
 /// Stream offset at which a faulty server misbehaves: inside the third
@@ -57,16 +57,6 @@ fn assert_clean(out: &Finished) {
     ] {
         assert!(out.stdout.contains(line), "missing `{line}`\n{out}");
     }
-}
-
-/// The number after `name:` in the text report.
-fn figure(out: &Finished, name: &str) -> u64 {
-    out.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no `{name}` figure\n{out}"))
 }
 
 // ------------------------------------------------------ against pollmux serve
@@ -728,33 +718,29 @@ fn the_stall_timeout_keeps_its_old_name_and_has_a_variable() {
         assert!(help.stdout.contains(text), "--help lacks `{text}`\n{help}");
     }
 
+    // One stall, seen well before the default timeout would have passed.
+    let assert_stalled_after_1s = |out: &Finished, ignored: &str| {
+        assert_eq!(figure(out, "stalls"), 1, "{out}");
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("stall:"))
+            .unwrap_or_default();
+        assert!(
+            stall_waited(line, out) < 2.0,
+            "{ignored} was ignored\n{out}"
+        );
+    };
+
     let (out, _) = bench_faulty(Fault::Stall, &["--timeout", "1"]);
-    assert_eq!(figure(&out, "stalls"), 1, "{out}");
-    let line = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("stall:"))
-        .unwrap_or_default();
-    assert!(
-        stall_waited(line, &out) < 2.0,
-        "--timeout 1 was ignored\n{out}"
-    );
+    assert_stalled_after_1s(&out, "--timeout 1");
 
     let server = FaultyServer::start(Fault::Stall);
     let mut cmd = pollmux();
     cmd.env("POLLMUX_BENCH_STALL_TIMEOUT", "1");
     let out = bench_with(cmd, server.addr, FAULT_LOAD);
     assert_eq!(out.code(), 1, "{out}");
-    assert_eq!(figure(&out, "stalls"), 1, "{out}");
-    let line = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("stall:"))
-        .unwrap_or_default();
-    assert!(
-        stall_waited(line, &out) < 2.0,
-        "the variable was ignored\n{out}"
-    );
+    assert_stalled_after_1s(&out, "the variable");
 }
 
 /// Echoes 100 ms late: every percentile shows the delay, and the run,

@@ -11,26 +11,11 @@ mod util;
 
 use std::net::SocketAddr;
 
-use util::{pollmux, run, Finished, Mischief, UdpEcho, PATIENCE};
+use util::{figure, Finished, Mischief, UdpEcho};
 
+/// `pollmux bench --udp` at `addr` with `args`.
 fn bench(addr: SocketAddr, args: &[&str]) -> Finished {
-    let mut cmd = pollmux();
-    cmd.args(["bench", "--udp", "--host"])
-        .arg(addr.ip().to_string())
-        .arg("--port")
-        .arg(addr.port().to_string())
-        .args(args);
-    run(cmd, PATIENCE * 3)
-}
-
-/// The number after `name:` in the text report.
-fn figure(out: &Finished, name: &str) -> u64 {
-    out.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no `{name}` figure\n{out}"))
+    util::bench(addr, &[&["--udp"], args].concat())
 }
 
 /// The datagram counters, in the report's order.
@@ -408,14 +393,12 @@ fn udp_flags_are_explained_and_read_from_the_environment() {
         );
     }
     let echo = UdpEcho::start(Mischief::Drop { at: AT });
-    let mut cmd = pollmux();
-    cmd.args(["bench", "--host", "127.0.0.1", "--port"])
-        .arg(echo.addr.port().to_string())
-        .args(&ONE_CONNECTION[..ONE_CONNECTION.len() - 2])
-        .env("POLLMUX_BENCH_UDP", "true")
+    let mut cmd = util::pollmux();
+    cmd.env("POLLMUX_BENCH_UDP", "true")
         .env("POLLMUX_BENCH_MAX_LOSS", "0.01")
         .env("POLLMUX_BENCH_TIMEOUT", "0.5");
-    let out = run(cmd, PATIENCE * 3);
+    // ONE_CONNECTION without its `--timeout 0.5`: the variable sets it.
+    let out = util::bench_with(cmd, echo.addr, &ONE_CONNECTION[..ONE_CONNECTION.len() - 2]);
     assert_eq!(out.code(), 0, "{out}");
     assert!(out.stdout.contains("UDP, closed loop"), "{out}");
     assert_eq!(figure(&out, "datagrams lost"), 1, "{out}");

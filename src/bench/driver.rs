@@ -22,7 +22,6 @@
 
 use std::io::{self, Read};
 use std::net::Shutdown;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,8 +31,9 @@ use polling::{Events, PollMode, Poller};
 
 use super::conn::{start_connect, Conn, Interest, Kind, Phase, Registered};
 use super::fault::{Class, Failure, Fault};
-use super::procfs;
 use super::progress::Live;
+use super::run::{self, Load, Run, TICK_NS};
+use super::udp::UdpCounts;
 use super::{BenchPollMode, Plan, Share};
 
 /// Bytes of the echo checked on each idle connection before and after the run.
@@ -43,14 +43,10 @@ pub const PROBE: u64 = 16;
 const MAX_CONNECTING: usize = 256;
 /// Bytes one event may read or send before the loop moves on (fairness).
 const EVENT_BUDGET: usize = 1 << 20;
-/// How often connect and stall timeouts are checked and counters published.
-pub(super) const TICK_NS: u64 = 100_000_000;
-/// Failure descriptions kept per thread and class (the rest are only counted).
-pub(super) const KEEP_PER_CLASS: usize = 3;
 /// Latency histogram range: 1 ns .. 1 hour, 3 significant digits. Longer
 /// round trips are recorded as 1 hour (clamped, not dropped), so a server
 /// that delays its echoes still shows in every percentile.
-pub(super) const HIST_MAX_NS: u64 = 3_600_000_000_000;
+const HIST_MAX_NS: u64 = 3_600_000_000_000;
 
 /// What a thread tells the main thread while it runs (with its index).
 #[derive(Debug, Clone, Copy)]
@@ -133,7 +129,7 @@ pub fn latency_histogram() -> io::Result<Histogram<u64>> {
 
 /// Record one round trip of `ns`: below the range counts as 1 ns, above it
 /// as the range's top, so no message goes missing from the percentiles.
-fn record_latency(hist: &mut Histogram<u64>, ns: u64) {
+pub(super) fn record_latency(hist: &mut Histogram<u64>, ns: u64) {
     hist.saturating_record(ns.max(1));
 }
 
@@ -150,47 +146,17 @@ pub struct ThreadResult {
     /// The first few faults of each class on this thread.
     pub failures: Vec<Failure>,
     /// `--udp`: the datagram counters (zero for TCP).
-    pub udp: super::udp::UdpCounts,
-}
-
-/// Open loop: the thread's messages go out on a fixed schedule, round robin
-/// over its active connections; message `m` is due `m * period` after the
-/// start, so connection `slot`'s message `j` is thread message `j * n + slot`.
-pub(super) struct Schedule {
-    pub(super) period_ns: f64,
-    pub(super) next: u64,
-    pub(super) active: u64,
-}
-
-impl Schedule {
-    pub(super) fn due(&self, run_start: u64, m: u64) -> u64 {
-        run_start + (m as f64 * self.period_ns) as u64
-    }
+    pub udp: UdpCounts,
 }
 
 struct Worker {
-    index: usize,
-    plan: Arc<Plan>,
-    poller: Arc<Poller>,
+    run: Run,
     mode: PollMode,
     conns: Vec<Conn>,
     /// Keys of the active connections, in schedule order.
     active: Vec<usize>,
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
-    epoch: Instant,
-    run_start: u64,
-    warmup_end: u64,
-    deadline: Option<u64>,
-    schedule: Option<Schedule>,
-    hist: Histogram<u64>,
-    messages: u64,
-    bytes: u64,
-    completed_total: u64,
-    last_measured: u64,
-    counts: Counts,
-    failures: Vec<Failure>,
-    live: Arc<Live>,
     /// Connections not through setup yet.
     unsettled: usize,
     /// Connects started and not finished.
@@ -198,9 +164,6 @@ struct Worker {
     active_left: usize,
     idle_left: usize,
     touched: Vec<usize>,
-    /// Edge mode: connections that stopped reading or sending for fairness
-    /// with more to do; no new edge would wake them.
-    resume: Vec<usize>,
 }
 
 /// One thread's whole life: connect, report `Connected`, wait for `go`, run
@@ -215,34 +178,11 @@ pub fn run_thread(
     go: Receiver<()>,
 ) -> io::Result<ThreadResult> {
     let setup = Worker::new(index, plan, share, live).and_then(|mut w| w.connect_all().map(|()| w));
-    // Report even a failed setup, so the main thread never waits for us.
-    let _ = notes.send(Note::Connected(index));
-    let mut worker = setup?;
-    if go.recv().is_err() {
-        return Err(io::Error::other("the bench stopped before the load began"));
-    }
-    let measured = worker.run_load(&notes);
-    let _ = notes.send(Note::MeasureDone(index));
-    let (warmup_end, measure_end, cpu) = measured?;
-    worker.finish_idle()?;
-    worker.publish();
-    Ok(ThreadResult {
-        hist: worker.hist,
-        messages: worker.messages,
-        bytes: worker.bytes,
-        warmup_end,
-        measure_end,
-        cpu,
-        counts: worker.counts,
-        failures: worker.failures,
-        udp: Default::default(),
-    })
+    run::run_thread(index, setup, &notes, &go)
 }
 
 impl Worker {
     fn new(index: usize, plan: Arc<Plan>, share: Share, live: Arc<Live>) -> io::Result<Worker> {
-        let poller = Arc::new(Poller::new()?);
-        let mode = poll_mode(&poller, plan.poll_mode)?;
         let mut conns = Vec::with_capacity(share.total());
         let mut active = Vec::with_capacity(share.active_len());
         for (slot, id) in share.active.clone().enumerate() {
@@ -258,89 +198,25 @@ impl Worker {
         for id in share.idle.clone() {
             conns.push(Conn::new(id, Kind::Idle, 0, 0, 0));
         }
-        let schedule = plan.rate.map(|rate| {
-            let share_rate = rate * active.len() as f64 / plan.connections as f64;
-            Schedule {
-                period_ns: 1e9 / share_rate,
-                next: 0,
-                active: active.len() as u64,
-            }
-        });
-        let hist = latency_histogram()?;
         // Reads take a whole message where they can (64 KiB .. 256 KiB);
         // sends are generated in 64 KiB slices.
         let rsize = usize::try_from(plan.size)
             .unwrap_or(usize::MAX)
             .clamp(64 << 10, 256 << 10);
+        let run = Run::new(index, plan, live, TICK_NS, active.len())?;
         Ok(Worker {
-            index,
+            mode: poll_mode(&run.poller, run.plan.poll_mode)?,
+            run,
             unsettled: conns.len(),
             active_left: active.len(),
             idle_left: share.total() - share.active_len(),
-            plan,
-            poller,
-            mode,
             conns,
             active,
             rbuf: vec![0; rsize],
             wbuf: vec![0; 64 << 10],
-            epoch: Instant::now(),
-            run_start: 0,
-            warmup_end: 0,
-            deadline: None,
-            schedule,
-            hist,
-            messages: 0,
-            bytes: 0,
-            completed_total: 0,
-            last_measured: 0,
-            counts: Counts::default(),
-            failures: Vec::new(),
-            live,
             connecting: 0,
             touched: Vec::new(),
-            resume: Vec::new(),
         })
-    }
-
-    fn now(&self) -> u64 {
-        self.epoch.elapsed().as_nanos() as u64
-    }
-
-    fn instant(&self, ns: u64) -> Instant {
-        self.epoch + Duration::from_nanos(ns)
-    }
-
-    /// One round of the loop: wait until `wake` at the latest, handle the
-    /// events, and run the tick work when it is due.
-    fn turn(&mut self, events: &mut Events, wake: u64, next_tick: &mut u64) -> io::Result<()> {
-        let now = self.now();
-        let wake = if self.resume.is_empty() {
-            wake.min(*next_tick)
-        } else {
-            now // work is waiting: just collect what is ready
-        };
-        events.clear();
-        self.poller
-            .wait(events, Some(Duration::from_nanos(wake.saturating_sub(now))))?;
-        for ev in events.iter() {
-            self.on_event(ev.key, ev.readable, ev.writable);
-        }
-        let mut resume = std::mem::take(&mut self.resume);
-        for &key in &resume {
-            self.on_event(key, true, true);
-        }
-        resume.clear();
-        if self.resume.is_empty() {
-            self.resume = resume; // keep the allocation
-        }
-        let now = self.now();
-        if now >= *next_tick {
-            self.check_timeouts(now);
-            self.publish();
-            *next_tick = now + TICK_NS;
-        }
-        Ok(())
     }
 
     // ---- connect phase ---------------------------------------------------
@@ -348,29 +224,29 @@ impl Worker {
     fn connect_all(&mut self) -> io::Result<()> {
         let mut events = Events::new();
         let mut next = 0;
-        let mut next_tick = self.now() + TICK_NS;
+        let mut next_tick = self.run.now() + TICK_NS;
         while self.unsettled > 0 {
             while self.connecting < MAX_CONNECTING && next < self.conns.len() {
                 self.open(next);
                 next += 1;
             }
-            self.turn(&mut events, u64::MAX, &mut next_tick)?;
+            run::turn(self, &mut events, u64::MAX, &mut next_tick)?;
         }
         self.publish();
         Ok(())
     }
 
     fn open(&mut self, key: usize) {
-        let now = self.now();
+        let now = self.run.now();
         self.conns[key].last_progress = now;
         let edge = self.mode == PollMode::Edge;
-        let result = start_connect(self.plan.addr).and_then(|(socket, done)| {
+        let result = start_connect(self.run.plan.addr).and_then(|(socket, done)| {
             // Edge mode registers for both once, for good.
             let interest = Interest {
                 read: done || edge,
                 write: !done || edge,
             };
-            Registered::new(&self.poller, socket, interest.event(key), self.mode)
+            Registered::new(&self.run.poller, socket, interest.event(key), self.mode)
                 .map(|w| (w, done, interest))
         });
         match result {
@@ -408,9 +284,9 @@ impl Worker {
     }
 
     fn connected(&mut self, key: usize) {
-        let now = self.now();
+        let now = self.run.now();
         self.connecting -= 1;
-        self.counts.connected += 1;
+        self.run.counts.connected += 1;
         let conn = &mut self.conns[key];
         conn.phase = Phase::Open;
         conn.last_progress = now;
@@ -428,30 +304,27 @@ impl Worker {
             self.unsettled -= 1;
         }
     }
+}
 
-    // ---- load phase ------------------------------------------------------
+/// The load phase, as `run::run_thread` drives it.
+impl Load for Worker {
+    fn run(&self) -> &Run {
+        &self.run
+    }
 
-    /// Drive the load until every active connection is closed; returns
-    /// (warmup end, measured end, this thread's CPU time in between).
-    fn run_load(
-        &mut self,
-        notes: &Sender<Note>,
-    ) -> io::Result<(Instant, Instant, Option<Duration>)> {
-        let plan = Arc::clone(&self.plan);
-        self.run_start = self.now();
-        self.warmup_end = self.run_start + plan.warmup.as_nanos() as u64;
-        self.deadline = plan.duration.map(|d| self.warmup_end + d.as_nanos() as u64);
-        let mut warmed = plan.warmup.is_zero();
-        let mut cpu_start = if warmed { procfs::thread_cpu() } else { None };
-        let mut measure_end: Option<(u64, Option<Duration>)> = None;
+    fn run_mut(&mut self) -> &mut Run {
+        &mut self.run
+    }
 
-        let now = self.now();
+    fn loaded(&self) -> bool {
+        self.active_left > 0
+    }
+
+    fn start(&mut self, now: u64) {
         for i in 0..self.active.len() {
             let key = self.active[i];
-            // Closed loop: every connection starts `depth` messages at once
-            // (the open loop starts them as they fall due).
-            if self.schedule.is_none() {
-                for _ in 0..plan.depth {
+            if self.run.schedule.is_none() {
+                for _ in 0..self.run.plan.depth {
                     if !self.try_start(key, now) {
                         break;
                     }
@@ -459,134 +332,7 @@ impl Worker {
             }
             self.flush_and_settle(key);
         }
-
-        let mut events = Events::new();
-        let mut next_tick = self.now() + TICK_NS;
-        while self.active_left > 0 {
-            let mut wake = u64::MAX;
-            if !warmed {
-                wake = wake.min(self.warmup_end);
-            }
-            if measure_end.is_none() {
-                if let Some(deadline) = self.deadline {
-                    wake = wake.min(deadline);
-                }
-                if let Some(s) = &self.schedule {
-                    wake = wake.min(s.due(self.run_start, s.next));
-                }
-            }
-            self.turn(&mut events, wake, &mut next_tick)?;
-
-            let now = self.now();
-            if !warmed && now >= self.warmup_end {
-                warmed = true;
-                cpu_start = procfs::thread_cpu();
-            }
-            if measure_end.is_none() {
-                if let Some(deadline) = self.deadline.filter(|&d| now >= d) {
-                    measure_end = Some((deadline, cpu_since(cpu_start)));
-                    let _ = notes.send(Note::MeasureDone(self.index));
-                    self.stop_starting();
-                } else if self.schedule.is_some() {
-                    self.issue_due(now);
-                }
-            }
-        }
-        let (end, cpu) = match measure_end {
-            Some(m) => m,
-            // `--messages`: measured until the last counted echo came back.
-            None => (
-                self.last_measured.max(self.warmup_end),
-                cpu_since(cpu_start),
-            ),
-        };
-        Ok((self.instant(self.warmup_end), self.instant(end), cpu))
     }
-
-    /// The deadline passed: no connection starts another message.
-    fn stop_starting(&mut self) {
-        for i in 0..self.active.len() {
-            let key = self.active[i];
-            if self.conns[key].phase == Phase::Open {
-                self.conns[key].phase = Phase::Finishing;
-                self.after_io(key);
-            }
-        }
-    }
-
-    /// Closed loop: start one more message on `key` if the run allows it,
-    /// else move the connection on to finishing. Returns whether it started.
-    fn try_start(&mut self, key: usize, now: u64) -> bool {
-        let plan = &self.plan;
-        let conn = &mut self.conns[key];
-        if conn.phase != Phase::Open {
-            return false;
-        }
-        let in_warmup = now < self.warmup_end;
-        let past_deadline = self.deadline.is_some_and(|d| now >= d);
-        let quota_left = plan.messages.is_none() || in_warmup || conn.started_measured < conn.quota;
-        if past_deadline || !quota_left {
-            conn.phase = Phase::Finishing;
-            return false;
-        }
-        if conn.sent == conn.limit && conn.owed() == 0 {
-            conn.last_progress = now; // the stall clock starts with this message
-        }
-        conn.starts.push_back(now);
-        conn.started += 1;
-        if !in_warmup {
-            conn.started_measured += 1;
-        }
-        conn.limit += plan.size;
-        true
-    }
-
-    /// Open loop: hand every message now due to its connection, then send.
-    fn issue_due(&mut self, now: u64) {
-        let Some(mut s) = self.schedule.take() else {
-            return;
-        };
-        let size = self.plan.size;
-        let quota_mode = self.plan.messages.is_some();
-        let mut touched = std::mem::take(&mut self.touched);
-        touched.clear();
-        while s.active > 0 {
-            let due = s.due(self.run_start, s.next);
-            if due > now || self.deadline.is_some_and(|d| due >= d) {
-                break;
-            }
-            let key = self.active[(s.next % s.active) as usize];
-            s.next += 1;
-            let conn = &mut self.conns[key];
-            if conn.phase != Phase::Open {
-                continue;
-            }
-            let measured = due >= self.warmup_end;
-            if measured && quota_mode && conn.started_measured >= conn.quota {
-                // This connection's share of `--messages` is out.
-                conn.phase = Phase::Finishing;
-            } else {
-                if conn.sent == conn.limit && conn.owed() == 0 {
-                    conn.last_progress = now; // the stall clock starts here
-                }
-                conn.started += 1;
-                conn.limit += size;
-                if measured {
-                    conn.started_measured += 1;
-                }
-            }
-            if touched.last() != Some(&key) {
-                touched.push(key);
-            }
-        }
-        self.schedule = Some(s);
-        for &key in &touched {
-            self.flush_and_settle(key);
-        }
-        self.touched = touched;
-    }
-
-    // ---- one connection's I/O ------------------------------------------
 
     fn on_event(&mut self, key: usize, readable: bool, writable: bool) {
         let mode = self.mode;
@@ -626,6 +372,90 @@ impl Worker {
         self.after_io(key);
     }
 
+    fn on_tick(&mut self, now: u64) {
+        self.check_timeouts(now);
+        self.publish();
+    }
+
+    fn issue_due(&mut self, now: u64) {
+        let size = self.run.plan.size;
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.clear();
+        while let Some((slot, measured)) = self.run.next_due(now) {
+            let key = self.active[slot];
+            let conn = &mut self.conns[key];
+            if conn.phase != Phase::Open {
+                continue;
+            }
+            if measured && self.run.quota_out(conn.started_measured, conn.quota) {
+                // This connection's share of `--messages` is out.
+                conn.phase = Phase::Finishing;
+            } else {
+                if conn.sent == conn.limit && conn.owed() == 0 {
+                    conn.last_progress = now; // the stall clock starts here
+                }
+                conn.started += 1;
+                conn.limit += size;
+                if measured {
+                    conn.started_measured += 1;
+                }
+            }
+            if touched.last() != Some(&key) {
+                touched.push(key);
+            }
+        }
+        for &key in &touched {
+            self.flush_and_settle(key);
+        }
+        self.touched = touched;
+    }
+
+    fn stop_starting(&mut self) {
+        for i in 0..self.active.len() {
+            let key = self.active[i];
+            if self.conns[key].phase == Phase::Open {
+                self.conns[key].phase = Phase::Finishing;
+                self.after_io(key);
+            }
+        }
+    }
+
+    /// The second echo on the idle connections, then the books.
+    fn close_out(mut self) -> io::Result<(Run, UdpCounts)> {
+        self.finish_idle()?;
+        self.publish();
+        Ok((self.run, UdpCounts::default()))
+    }
+}
+
+impl Worker {
+    // ---- load phase ------------------------------------------------------
+
+    /// Closed loop: start one more message on `key` if the run allows it,
+    /// else move the connection on to finishing. Returns whether it started.
+    fn try_start(&mut self, key: usize, now: u64) -> bool {
+        let conn = &mut self.conns[key];
+        if conn.phase != Phase::Open {
+            return false;
+        }
+        let Some(measured) = self.run.may_start(now, conn.started_measured, conn.quota) else {
+            conn.phase = Phase::Finishing;
+            return false;
+        };
+        if conn.sent == conn.limit && conn.owed() == 0 {
+            conn.last_progress = now; // the stall clock starts with this message
+        }
+        conn.starts.push_back(now);
+        conn.started += 1;
+        if measured {
+            conn.started_measured += 1;
+        }
+        conn.limit += self.run.plan.size;
+        true
+    }
+
+    // ---- one connection's I/O ------------------------------------------
+
     fn flush_and_settle(&mut self, key: usize) {
         if self.conns[key].is_closed() {
             return;
@@ -655,7 +485,7 @@ impl Worker {
             if n == 0 {
                 return self.on_eof(key);
             }
-            let now = self.now();
+            let now = self.run.now();
             self.take_echo(key, n, now)?;
             budget -= n;
             // A short read drained the socket; whatever comes later raises
@@ -671,7 +501,7 @@ impl Worker {
             }
             if budget == 0 {
                 if self.mode == PollMode::Edge {
-                    self.resume.push(key);
+                    self.run.resume.push(key);
                 }
                 return Ok(());
             }
@@ -724,7 +554,7 @@ impl Worker {
     /// Account for every message whose last byte is now back; in the closed
     /// loop each completion starts the next message.
     fn complete_messages(&mut self, key: usize, now: u64) {
-        let size = self.plan.size;
+        let size = self.run.plan.size;
         loop {
             let conn = &mut self.conns[key];
             if conn.recvd < (conn.completed + 1) * size {
@@ -732,20 +562,13 @@ impl Worker {
             }
             let j = conn.completed;
             conn.completed += 1;
-            let start = match &self.schedule {
+            let start = match self.run.scheduled(conn.slot, j) {
+                Some(due) => due,
                 // Echoes come back in order: the oldest start is this one's.
                 None => conn.starts.pop_front().unwrap_or(now),
-                Some(s) => s.due(self.run_start, j * s.active + conn.slot),
             };
-            self.completed_total += 1;
-            let in_window = self.deadline.is_none_or(|d| now <= d);
-            if start >= self.warmup_end && in_window {
-                record_latency(&mut self.hist, now.saturating_sub(start));
-                self.messages += 1;
-                self.bytes += size;
-                self.last_measured = now;
-            }
-            if self.schedule.is_none() {
+            self.run.complete(start, now, size);
+            if self.run.schedule.is_none() {
                 self.try_start(key, now);
             }
         }
@@ -779,7 +602,7 @@ impl Worker {
         }
         if budget == 0 && conn.sent < conn.limit && self.mode == PollMode::Edge {
             // Stopped for fairness, not by the kernel: no edge will come.
-            self.resume.push(key);
+            self.run.resume.push(key);
         }
         Ok(())
     }
@@ -787,7 +610,7 @@ impl Worker {
     /// After I/O: half-close or close the connection once it is done, and
     /// re-arm it with the interest its state now implies.
     fn after_io(&mut self, key: usize) {
-        let half_close = self.plan.half_close;
+        let half_close = self.run.plan.half_close;
         let conn = &mut self.conns[key];
         if conn.is_closed() {
             return;
@@ -806,7 +629,7 @@ impl Worker {
                 conn.phase = Phase::HalfClosed;
                 if conn.owed() == 0 {
                     // The EOF timeout counts from the FIN.
-                    conn.last_progress = self.epoch.elapsed().as_nanos() as u64;
+                    conn.last_progress = self.run.now();
                 }
             } else if conn.owed() == 0 {
                 return self.close(key, true);
@@ -838,8 +661,8 @@ impl Worker {
 
     /// Connect and stall timeouts, checked every tick (O(connections)).
     fn check_timeouts(&mut self, now: u64) {
-        let connect_ns = self.plan.connect_timeout.as_nanos() as u64;
-        let stall_ns = self.plan.stall_timeout.as_nanos() as u64;
+        let connect_ns = self.run.plan.connect_timeout.as_nanos() as u64;
+        let stall_ns = self.run.plan.stall_timeout.as_nanos() as u64;
         let edge = self.mode == PollMode::Edge;
         for key in 0..self.conns.len() {
             let conn = &self.conns[key];
@@ -849,7 +672,7 @@ impl Worker {
                 // The EOF of a server that sent its last bytes and closed at
                 // once rides on the same edge as the data, after which the
                 // short read stopped: read again to see it.
-                self.resume.push(key);
+                self.run.resume.push(key);
             }
             let fault = match conn.phase {
                 Phase::Connecting if conn.source.is_some() && waited > connect_ns => {
@@ -857,7 +680,7 @@ impl Worker {
                         io::ErrorKind::TimedOut,
                         format!(
                             "no answer within {:.1} s",
-                            self.plan.connect_timeout.as_secs_f64()
+                            self.run.plan.connect_timeout.as_secs_f64()
                         ),
                     ))
                 }
@@ -886,21 +709,12 @@ impl Worker {
         if conn.is_closed() {
             return;
         }
-        let class = fault.class();
-        *self.counts.of_mut(class) += 1;
         if conn.phase != Phase::Connecting {
-            self.counts.ended_early += 1;
-            self.counts.messages_before_fault += conn.completed;
-            self.counts.bytes_before_fault += conn.recvd;
+            self.run.counts.ended_early += 1;
+            self.run.counts.messages_before_fault += conn.completed;
+            self.run.counts.bytes_before_fault += conn.recvd;
         }
-        let kept = self.failures.iter().filter(|f| f.class == class).count();
-        if kept < KEEP_PER_CLASS {
-            self.failures.push(Failure {
-                at: Instant::now(),
-                class,
-                text: fault.describe(conn.id),
-            });
-        }
+        self.run.fault(fault.class(), || fault.describe(conn.id));
         self.close(key, false);
     }
 
@@ -919,7 +733,7 @@ impl Worker {
             Kind::Idle => {
                 self.idle_left -= 1;
                 if ok {
-                    self.counts.idle_verified += 1;
+                    self.run.counts.idle_verified += 1;
                 }
             }
         }
@@ -930,7 +744,7 @@ impl Worker {
 
     /// The second echo on every idle connection, then close them all.
     fn finish_idle(&mut self) -> io::Result<()> {
-        let now = self.now();
+        let now = self.run.now();
         for key in 0..self.conns.len() {
             let conn = &mut self.conns[key];
             if conn.kind == Kind::Idle && conn.phase == Phase::Open {
@@ -941,27 +755,21 @@ impl Worker {
             }
         }
         let mut events = Events::new();
-        let mut next_tick = self.now() + TICK_NS;
+        let mut next_tick = self.run.now() + TICK_NS;
         while self.idle_left > 0 {
-            self.turn(&mut events, u64::MAX, &mut next_tick)?;
+            run::turn(self, &mut events, u64::MAX, &mut next_tick)?;
         }
         Ok(())
     }
 
-    /// Share counters with the progress line (plain stores: one writer each).
+    /// Share counters with the progress line.
     fn publish(&self) {
         let up = self
             .conns
             .iter()
             .filter(|c| !c.is_closed() && c.phase != Phase::Connecting)
             .count();
-        self.live
-            .completed
-            .store(self.completed_total, Ordering::Relaxed);
-        self.live.up.store(up as u64, Ordering::Relaxed);
-        self.live
-            .faults
-            .store(self.counts.faults(), Ordering::Relaxed);
+        self.run.publish(up);
     }
 }
 
@@ -981,11 +789,6 @@ fn unsupported(mode: &str) -> io::Error {
         io::ErrorKind::Unsupported,
         format!("--poll-mode {mode} is not supported by this platform's poller"),
     )
-}
-
-pub(super) fn cpu_since(start: Option<Duration>) -> Option<Duration> {
-    let end = procfs::thread_cpu()?;
-    Some(end.saturating_sub(start?))
 }
 
 #[cfg(test)]

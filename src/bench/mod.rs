@@ -16,6 +16,7 @@ mod pattern;
 mod procfs;
 mod progress;
 mod report;
+mod run;
 mod udp;
 
 use std::error::Error;

@@ -23,23 +23,18 @@ use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
-use polling::{Events, PollMode, Poller};
+use polling::PollMode;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::driver::{
-    cpu_since, poll_mode, Counts, Note, Schedule, ThreadResult, HIST_MAX_NS, KEEP_PER_CLASS,
-    TICK_NS,
-};
-use super::fault::{Class, Failure};
+use super::driver::{poll_mode, Note, ThreadResult};
+use super::fault::Class;
 use super::pattern::Pattern;
-use super::procfs;
 use super::progress::Live;
+use super::run::{self, Load, Run, TICK_NS};
 use super::{Plan, Share};
 use crate::registration::{Interest, Registered};
 
@@ -396,34 +391,15 @@ impl Conn {
 }
 
 struct Worker {
-    index: usize,
-    plan: Arc<Plan>,
-    poller: Arc<Poller>,
+    run: Run,
     mode: PollMode,
     conns: Vec<Conn>,
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
-    epoch: Instant,
-    run_start: u64,
-    warmup_end: u64,
-    deadline: Option<u64>,
-    schedule: Option<Schedule>,
-    /// How often losses are looked for: a tick, or less with a short timeout.
-    tick: u64,
-    hist: Histogram<u64>,
-    messages: u64,
-    bytes: u64,
-    completed_total: u64,
-    last_measured: u64,
-    counts: Counts,
     udp: UdpCounts,
-    failures: Vec<Failure>,
-    live: Arc<Live>,
     /// Connections not done yet.
     left: usize,
     touched: Vec<usize>,
-    /// Edge mode: sockets that stopped reading for fairness with more to read.
-    resume: Vec<usize>,
 }
 
 /// One thread's whole life, as `driver::run_thread` for TCP: open the
@@ -438,74 +414,29 @@ pub fn run_thread(
     go: Receiver<()>,
 ) -> io::Result<ThreadResult> {
     let setup = Worker::new(index, plan, share, live);
-    // Report even a failed setup, so the main thread never waits for us.
-    let _ = notes.send(Note::Connected(index));
-    let mut worker = setup?;
-    if go.recv().is_err() {
-        return Err(io::Error::other("the bench stopped before the load began"));
-    }
-    let measured = worker.run_load(&notes);
-    let _ = notes.send(Note::MeasureDone(index));
-    let (warmup_end, measure_end, cpu) = measured?;
-    worker.publish();
-    Ok(ThreadResult {
-        hist: worker.hist,
-        messages: worker.messages,
-        bytes: worker.bytes,
-        warmup_end,
-        measure_end,
-        cpu,
-        counts: worker.counts,
-        failures: worker.failures,
-        udp: worker.udp,
-    })
+    run::run_thread(index, setup, &notes, &go)
 }
 
 impl Worker {
     fn new(index: usize, plan: Arc<Plan>, share: Share, live: Arc<Live>) -> io::Result<Worker> {
-        let poller = Arc::new(Poller::new()?);
-        let mode = poll_mode(&poller, plan.poll_mode)?;
         let size = plan.size as usize;
-        let hist = Histogram::new_with_bounds(1, HIST_MAX_NS, 3)
-            .map_err(|e| io::Error::other(format!("latency histogram: {e}")))?;
-        let schedule = plan.rate.map(|rate| {
-            let share_rate = rate * share.active_len() as f64 / plan.connections as f64;
-            Schedule {
-                period_ns: 1e9 / share_rate,
-                next: 0,
-                active: share.active_len() as u64,
-            }
-        });
+        // Losses are looked for every tick, or more often with a short timeout.
         let timeout = plan.stall_timeout.as_nanos() as u64;
+        let tick = TICK_NS.min(timeout / 2).max(1_000_000);
+        let run = Run::new(index, plan, live, tick, share.active_len())?;
+        let mode = poll_mode(&run.poller, run.plan.poll_mode)?;
         let mut worker = Worker {
-            index,
-            poller,
+            run,
             mode,
             conns: Vec::with_capacity(share.active_len()),
             // One more byte than any datagram, so a longer echo shows.
             rbuf: vec![0; crate::cli::MAX_DATAGRAM + 1],
             wbuf: vec![0; size],
-            epoch: Instant::now(),
-            run_start: 0,
-            warmup_end: 0,
-            deadline: None,
-            schedule,
-            tick: TICK_NS.min(timeout / 2).max(1_000_000),
-            hist,
-            messages: 0,
-            bytes: 0,
-            completed_total: 0,
-            last_measured: 0,
-            counts: Counts::default(),
             udp: UdpCounts::default(),
-            failures: Vec::new(),
-            live,
             left: 0,
             touched: Vec::new(),
-            resume: Vec::new(),
-            plan,
         };
-        let room = (size * worker.plan.depth * 2).clamp(256 << 10, 4 << 20);
+        let room = (size * worker.run.plan.depth * 2).clamp(256 << 10, 4 << 20);
         for (slot, id) in share.active.enumerate() {
             let key = worker.conns.len();
             let edge = mode == PollMode::Edge;
@@ -513,8 +444,8 @@ impl Worker {
                 read: true,
                 write: edge,
             };
-            let opened = open_socket(worker.plan.addr, room).and_then(|socket| {
-                Registered::new(&worker.poller, socket, interest.event(key), mode)
+            let opened = open_socket(worker.run.plan.addr, room).and_then(|socket| {
+                Registered::new(&worker.run.poller, socket, interest.event(key), mode)
             });
             let mut conn = Conn {
                 source: None,
@@ -530,57 +461,44 @@ impl Worker {
                 highest: None,
                 recent_lost: VecDeque::new(),
                 started_measured: 0,
-                quota: worker.plan.quota(id),
+                quota: worker.run.plan.quota(id),
             };
             match opened {
                 Ok(source) => {
                     conn.source = Some(source);
                     conn.phase = Phase::Open;
-                    worker.counts.connected += 1;
+                    worker.run.counts.connected += 1;
                     worker.left += 1;
                 }
-                Err(err) => {
-                    worker.counts.connect_failures += 1;
-                    worker.note_failure(
-                        Class::Connect,
-                        format!("connection {id}: connect failed: {err}"),
-                    );
-                }
+                Err(err) => worker.run.fault(Class::Connect, || {
+                    format!("connection {id}: connect failed: {err}")
+                }),
             }
             worker.conns.push(conn);
         }
         worker.publish();
         Ok(worker)
     }
+}
 
-    fn now(&self) -> u64 {
-        self.epoch.elapsed().as_nanos() as u64
+/// The load phase, as `run::run_thread` drives it.
+impl Load for Worker {
+    fn run(&self) -> &Run {
+        &self.run
     }
 
-    fn instant(&self, ns: u64) -> Instant {
-        self.epoch + Duration::from_nanos(ns)
+    fn run_mut(&mut self) -> &mut Run {
+        &mut self.run
     }
 
-    /// Drive the load until every connection is done; returns (warmup end,
-    /// measured end, this thread's CPU time in between).
-    fn run_load(
-        &mut self,
-        notes: &Sender<Note>,
-    ) -> io::Result<(Instant, Instant, Option<Duration>)> {
-        let plan = Arc::clone(&self.plan);
-        self.run_start = self.now();
-        self.warmup_end = self.run_start + plan.warmup.as_nanos() as u64;
-        self.deadline = plan.duration.map(|d| self.warmup_end + d.as_nanos() as u64);
-        let mut warmed = plan.warmup.is_zero();
-        let mut cpu_start = if warmed { procfs::thread_cpu() } else { None };
-        let mut measure_end: Option<(u64, Option<Duration>)> = None;
+    fn loaded(&self) -> bool {
+        self.left > 0
+    }
 
-        let now = self.now();
+    fn start(&mut self, now: u64) {
         for key in 0..self.conns.len() {
-            // Closed loop: `depth` datagrams at once (the open loop starts
-            // them as they fall due).
-            if self.schedule.is_none() {
-                for _ in 0..plan.depth {
+            if self.run.schedule.is_none() {
+                for _ in 0..self.run.plan.depth {
                     if !self.try_start(key, now) {
                         break;
                     }
@@ -588,141 +506,9 @@ impl Worker {
             }
             self.after_io(key);
         }
-
-        let mut events = Events::new();
-        let mut next_tick = self.now() + self.tick;
-        while self.left > 0 {
-            let mut wake = next_tick;
-            if !warmed {
-                wake = wake.min(self.warmup_end);
-            }
-            if measure_end.is_none() {
-                if let Some(deadline) = self.deadline {
-                    wake = wake.min(deadline);
-                }
-                if let Some(s) = &self.schedule {
-                    wake = wake.min(s.due(self.run_start, s.next));
-                }
-            }
-            if !self.resume.is_empty() {
-                wake = 0; // work is waiting: just collect what is ready
-            }
-            let now = self.now();
-            events.clear();
-            self.poller.wait(
-                &mut events,
-                Some(Duration::from_nanos(wake.saturating_sub(now))),
-            )?;
-            for ev in events.iter() {
-                self.on_event(ev.key, ev.readable);
-            }
-            for key in std::mem::take(&mut self.resume) {
-                self.on_event(key, true);
-            }
-
-            let now = self.now();
-            if now >= next_tick {
-                self.check_losses(now);
-                self.publish();
-                next_tick = now + self.tick;
-            }
-            if !warmed && now >= self.warmup_end {
-                warmed = true;
-                cpu_start = procfs::thread_cpu();
-            }
-            if measure_end.is_none() {
-                if let Some(deadline) = self.deadline.filter(|&d| now >= d) {
-                    measure_end = Some((deadline, cpu_since(cpu_start)));
-                    let _ = notes.send(Note::MeasureDone(self.index));
-                    self.stop_starting();
-                } else if self.schedule.is_some() {
-                    self.issue_due(now);
-                }
-            }
-        }
-        let (end, cpu) = match measure_end {
-            Some(m) => m,
-            // `--messages`: measured until the last counted echo came back.
-            None => (
-                self.last_measured.max(self.warmup_end),
-                cpu_since(cpu_start),
-            ),
-        };
-        Ok((self.instant(self.warmup_end), self.instant(end), cpu))
     }
 
-    /// Closed loop: start one more datagram on `key` if the run allows it,
-    /// else move the connection on to finishing. Returns whether it started.
-    fn try_start(&mut self, key: usize, now: u64) -> bool {
-        let plan = &self.plan;
-        let conn = &mut self.conns[key];
-        if conn.phase != Phase::Open {
-            return false;
-        }
-        let in_warmup = now < self.warmup_end;
-        let past_deadline = self.deadline.is_some_and(|d| now >= d);
-        let quota_left = plan.messages.is_none() || in_warmup || conn.started_measured < conn.quota;
-        if past_deadline || !quota_left {
-            conn.phase = Phase::Finishing;
-            return false;
-        }
-        conn.queued += 1;
-        if !in_warmup {
-            conn.started_measured += 1;
-        }
-        true
-    }
-
-    /// Open loop: hand every datagram now due to its connection, then send.
-    fn issue_due(&mut self, now: u64) {
-        let Some(mut s) = self.schedule.take() else {
-            return;
-        };
-        let quota_mode = self.plan.messages.is_some();
-        let mut touched = std::mem::take(&mut self.touched);
-        touched.clear();
-        while s.active > 0 {
-            let due = s.due(self.run_start, s.next);
-            if due > now || self.deadline.is_some_and(|d| due >= d) {
-                break;
-            }
-            let key = (s.next % s.active) as usize;
-            s.next += 1;
-            let conn = &mut self.conns[key];
-            if conn.phase != Phase::Open {
-                continue;
-            }
-            let measured = due >= self.warmup_end;
-            if measured && quota_mode && conn.started_measured >= conn.quota {
-                conn.phase = Phase::Finishing;
-            } else {
-                conn.queued += 1;
-                if measured {
-                    conn.started_measured += 1;
-                }
-            }
-            if touched.last() != Some(&key) {
-                touched.push(key);
-            }
-        }
-        self.schedule = Some(s);
-        for &key in &touched {
-            self.after_io(key);
-        }
-        self.touched = touched;
-    }
-
-    /// The deadline passed: no connection starts another datagram.
-    fn stop_starting(&mut self) {
-        for key in 0..self.conns.len() {
-            if self.conns[key].phase == Phase::Open {
-                self.conns[key].phase = Phase::Finishing;
-                self.after_io(key);
-            }
-        }
-    }
-
-    fn on_event(&mut self, key: usize, readable: bool) {
+    fn on_event(&mut self, key: usize, readable: bool, _writable: bool) {
         let mode = self.mode;
         let Some(conn) = self.conns.get_mut(key) else {
             return; // not ours (the poller's notify key)
@@ -742,6 +528,71 @@ impl Worker {
         self.after_io(key);
     }
 
+    fn on_tick(&mut self, now: u64) {
+        self.check_losses(now);
+        self.publish();
+    }
+
+    fn issue_due(&mut self, now: u64) {
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.clear();
+        while let Some((key, measured)) = self.run.next_due(now) {
+            let conn = &mut self.conns[key];
+            if conn.phase != Phase::Open {
+                continue;
+            }
+            if measured && self.run.quota_out(conn.started_measured, conn.quota) {
+                conn.phase = Phase::Finishing;
+            } else {
+                conn.queued += 1;
+                if measured {
+                    conn.started_measured += 1;
+                }
+            }
+            if touched.last() != Some(&key) {
+                touched.push(key);
+            }
+        }
+        for &key in &touched {
+            self.after_io(key);
+        }
+        self.touched = touched;
+    }
+
+    fn stop_starting(&mut self) {
+        for key in 0..self.conns.len() {
+            if self.conns[key].phase == Phase::Open {
+                self.conns[key].phase = Phase::Finishing;
+                self.after_io(key);
+            }
+        }
+    }
+
+    fn close_out(self) -> io::Result<(Run, UdpCounts)> {
+        self.publish();
+        Ok((self.run, self.udp))
+    }
+}
+
+impl Worker {
+    /// Closed loop: start one more datagram on `key` if the run allows it,
+    /// else move the connection on to finishing. Returns whether it started.
+    fn try_start(&mut self, key: usize, now: u64) -> bool {
+        let conn = &mut self.conns[key];
+        if conn.phase != Phase::Open {
+            return false;
+        }
+        let Some(measured) = self.run.may_start(now, conn.started_measured, conn.quota) else {
+            conn.phase = Phase::Finishing;
+            return false;
+        };
+        conn.queued += 1;
+        if measured {
+            conn.started_measured += 1;
+        }
+        true
+    }
+
     /// Read the echoes waiting on `key`'s socket and account for each.
     fn receive(&mut self, key: usize) -> Result<(), (Class, String)> {
         for _ in 0..EVENT_DATAGRAMS {
@@ -755,18 +606,18 @@ impl Worker {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(socket_error(conn, err)),
             };
-            let now = self.now();
+            let now = self.run.now();
             self.take_echo(key, n, now);
         }
         if self.mode == PollMode::Edge {
-            self.resume.push(key);
+            self.run.resume.push(key);
         }
         Ok(())
     }
 
     /// Check the echo in `rbuf[..n]` and count it.
     fn take_echo(&mut self, key: usize, n: usize, now: u64) {
-        let size = self.plan.size as usize;
+        let size = self.run.plan.size as usize;
         let conn = &mut self.conns[key];
         let seq = match inspect(conn.id, &conn.pattern, conn.next_seq, size, &self.rbuf[..n]) {
             Ok(seq) => seq,
@@ -774,8 +625,7 @@ impl Worker {
                 // Its datagram stays unanswered: lost unless a sound copy comes.
                 let line = format!("connection {}, {corruption}", conn.id);
                 self.udp.corrupted += 1;
-                self.counts.bad_echoes += 1;
-                return self.note_failure(Class::BadEcho, line);
+                return self.run.fault(Class::BadEcho, || line);
             }
         };
         let first = conn.first_seq();
@@ -805,16 +655,8 @@ impl Worker {
             conn.window.pop_front();
         }
         self.udp.received += 1;
-        self.completed_total += 1;
-        let in_window = self.deadline.is_none_or(|d| now <= d);
-        if start >= self.warmup_end && in_window {
-            self.hist
-                .saturating_record(now.saturating_sub(start).max(1));
-            self.messages += 1;
-            self.bytes += size as u64;
-            self.last_measured = now;
-        }
-        if self.schedule.is_none() {
+        self.run.complete(start, now, size as u64);
+        if self.run.schedule.is_none() {
             self.try_start(key, now);
         }
     }
@@ -822,7 +664,7 @@ impl Worker {
     /// Send the datagrams queued on `key` until none is left or the socket
     /// would block.
     fn flush(&mut self, key: usize) -> Result<(), (Class, String)> {
-        let now = self.now();
+        let now = self.run.now();
         let conn = &mut self.conns[key];
         let Some(source) = &conn.source else {
             return Ok(());
@@ -838,10 +680,7 @@ impl Worker {
             }
             // Open loop: latency counts from the datagram's slot in the
             // schedule, so a lagging bench does not hide delay.
-            let start = match &self.schedule {
-                Some(s) => s.due(self.run_start, seq * s.active + conn.slot),
-                None => now,
-            };
+            let start = self.run.scheduled(conn.slot, seq).unwrap_or(now);
             conn.window.push_back(Flight {
                 start,
                 answered: false,
@@ -890,7 +729,7 @@ impl Worker {
     /// loop each is replaced by a new one. Checked every tick, oldest first
     /// (datagrams leave in the order their clocks start).
     fn check_losses(&mut self, now: u64) {
-        let timeout = self.plan.stall_timeout.as_nanos() as u64;
+        let timeout = self.run.plan.stall_timeout.as_nanos() as u64;
         for key in 0..self.conns.len() {
             let conn = &mut self.conns[key];
             if conn.phase == Phase::Done {
@@ -916,7 +755,7 @@ impl Worker {
                 continue;
             }
             self.udp.lost += lost;
-            if self.schedule.is_none() {
+            if self.run.schedule.is_none() {
                 for _ in 0..lost {
                     self.try_start(key, now);
                 }
@@ -925,20 +764,8 @@ impl Worker {
         }
     }
 
-    fn note_failure(&mut self, class: Class, text: String) {
-        let kept = self.failures.iter().filter(|f| f.class == class).count();
-        if kept < KEEP_PER_CLASS {
-            self.failures.push(Failure {
-                at: Instant::now(),
-                class,
-                text,
-            });
-        }
-    }
-
     fn fail(&mut self, key: usize, class: Class, what: String) {
-        *self.counts.of_mut(class) += 1;
-        self.note_failure(class, what);
+        self.run.fault(class, || what);
         // Whatever it still had in flight will never come back.
         self.udp.lost += self.conns[key].in_flight;
         self.close(key);
@@ -955,16 +782,10 @@ impl Worker {
         self.left -= 1;
     }
 
-    /// Share counters with the progress line (plain stores: one writer each).
+    /// Share counters with the progress line.
     fn publish(&self) {
         let up = self.conns.iter().filter(|c| c.phase != Phase::Done).count();
-        self.live
-            .completed
-            .store(self.completed_total, Ordering::Relaxed);
-        self.live.up.store(up as u64, Ordering::Relaxed);
-        self.live
-            .faults
-            .store(self.counts.faults(), Ordering::Relaxed);
+        self.run.publish(up);
     }
 }
 

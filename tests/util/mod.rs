@@ -466,6 +466,16 @@ pub fn bench_with(mut cmd: Command, addr: SocketAddr, args: &[&str]) -> Finished
     run(cmd, PATIENCE * 3)
 }
 
+/// The number after `name:` in the text report.
+pub fn figure(out: &Finished, name: &str) -> u64 {
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `{name}` figure\n{out}"))
+}
+
 /// The one JSON object `pollmux bench --json` printed on stdout.
 pub fn bench_json(out: &Finished) -> serde_json::Map<String, serde_json::Value> {
     let lines: Vec<&str> = out.stdout.lines().collect();
