@@ -131,9 +131,9 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String
         }
     }
     match last {
-        Some((addr, e)) if e.kind() == io::ErrorKind::TimedOut => Err(format!(
-            "connecting to {addr} timed out after {timeout:?}"
-        )),
+        Some((addr, e)) if e.kind() == io::ErrorKind::TimedOut => {
+            Err(format!("connecting to {addr} timed out after {timeout:?}"))
+        }
         Some((addr, e)) => Err(format!("cannot connect to {addr}: {e}")),
         None => Err(format!("host '{host}' resolves to no address")),
     }

@@ -93,8 +93,11 @@ pub struct Connection {
     pub deadline: Option<Instant>,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Bytes read and dropped after FIN was sent or the echo stalled.
+    /// Bytes read and dropped since FIN was sent.
     pub discarded: u64,
+    /// Before FIN: whether the kernel has sent every byte written (`None`:
+    /// not asked, or it cannot tell on this platform).
+    pub all_sent: Option<bool>,
     /// Injected faults, for a connection chosen to have them.
     pub shaper: Option<Box<Shaper>>,
 }
@@ -124,9 +127,13 @@ impl Connection {
                 read: self.pending.len() < max_pending,
                 write: !self.pending.is_empty(),
             },
-            Phase::PeerDone | Phase::Flush => Interest {
+            Phase::PeerDone => Interest {
                 read: false,
                 write: !self.pending.is_empty(),
+            },
+            Phase::Flush => Interest {
+                read: false,
+                write: !self.pending.is_empty() || self.all_sent == Some(false),
             },
             Phase::Linger | Phase::Stalled => Interest {
                 read: true,

@@ -424,6 +424,12 @@ fn bind(addr: SocketAddr, ipv6_only: bool) -> io::Result<Bound> {
     }
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
+    // A burst that arrives while the loop is busy waits in this buffer;
+    // what does not fit is dropped by the kernel. Ask for room for a few
+    // thousand datagrams (the kernel caps it, on Linux at net.core.rmem_max).
+    if let Err(err) = socket.set_recv_buffer_size(4 << 20) {
+        log::debug!("udp {addr}: cannot enlarge the receive buffer: {err}");
+    }
     let addr = socket
         .local_addr()?
         .as_socket()

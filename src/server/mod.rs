@@ -500,6 +500,11 @@ impl Server {
         };
         // Older bytes first: a flush makes room, so the read after it can
         // often send its bytes straight out instead of queueing them.
+        if event.writable && conn.all_sent == Some(false) && conn.pending.is_empty() {
+            // Nothing was left to write, so writable is the kernel's word
+            // that all of it has been sent (see `settle`).
+            conn.all_sent = Some(true);
+        }
         if event.writable {
             match chargen {
                 Some(chargen) => writable::generate(conn, chargen, stats)?,
@@ -540,18 +545,27 @@ impl Server {
             return;
         }
         if conn.phase == Phase::Flush && conn.pending.is_empty() {
-            // Everything owed is sent: FIN after it, then wait for the client.
-            if let Err(err) = conn.source.socket().shutdown(std::net::Shutdown::Write) {
-                exceptional::close(self, slot, Reason::Failed(err));
-                return;
+            // Everything owed is written. Where the kernel can say when it
+            // has also sent it all, wait for that before the FIN: a close
+            // later may turn into a reset, and a reset destroys what the
+            // kernel has not sent yet.
+            if conn.all_sent.is_none() && sys::report_writable_when_sent(conn.source.socket()) {
+                conn.all_sent = Some(false);
             }
-            conn.phase = Phase::Linger;
+            if conn.all_sent != Some(false) {
+                if let Err(err) = conn.source.socket().shutdown(std::net::Shutdown::Write) {
+                    exceptional::close(self, slot, Reason::Failed(err));
+                    return;
+                }
+                conn.phase = Phase::Linger;
+                conn.discarded = 0;
+            }
         }
         if conn.phase == Phase::Linger {
-            // Closing with unread input would send RST, which can destroy
-            // echo bytes still queued in the kernel: close only once the
-            // client ended its input, or at once if it has been quiet since
-            // the FIN (nothing is in flight then).
+            // Closing with unread input sends RST: close once the client
+            // ended its input (EOF), or at once if it has been quiet since
+            // the FIN. A client still sending is drained until its EOF or
+            // the deadline.
             let reason = if self.draining {
                 Reason::Shutdown
             } else {
@@ -700,6 +714,7 @@ impl Server {
             bytes_in: 0,
             bytes_out: 0,
             discarded: 0,
+            all_sent: None,
             shaper,
         });
         debug_assert_eq!(inserted, slot);
