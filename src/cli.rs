@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::server::faults::{FaultConfig, Slice, Spread};
@@ -117,7 +118,7 @@ pub struct ServeArgs {
     pub backlog: i32,
 
     /// With an IPv6 wildcard host, serve IPv6 only (no IPv4-mapped clients).
-    #[arg(long, env = "POLLMUX_IPV6_ONLY")]
+    #[arg(long, env = "POLLMUX_IPV6_ONLY", value_parser = BoolishValueParser::new())]
     pub ipv6_only: bool,
 
     /// Bytes a connection may hold not yet echoed; at the cap it is not read (e.g. 256k, 1m).
@@ -129,7 +130,7 @@ pub struct ServeArgs {
     pub max_connections: u32,
 
     /// Close clients that moved no byte for this long (seconds, or 500ms, 2m); 0 = never.
-    #[arg(long, env = "POLLMUX_IDLE_TIMEOUT", default_value = "0", value_parser = parse_duration)]
+    #[arg(long, env = "POLLMUX_IDLE_TIMEOUT", default_value = "0", value_parser = parse_interval)]
     pub idle_timeout: Duration,
 
     /// On SIGINT/SIGTERM, how long to keep flushing pending echoes before exiting.
@@ -150,11 +151,11 @@ pub struct ServeArgs {
     pub mode: ServiceMode,
 
     /// Also serve UDP on the same addresses and port as TCP (echo or discard).
-    #[arg(long, env = "POLLMUX_UDP", help_heading = "Services")]
+    #[arg(long, env = "POLLMUX_UDP", help_heading = "Services", value_parser = BoolishValueParser::new())]
     pub udp: bool,
 
     /// Serve UDP only, no TCP.
-    #[arg(long, env = "POLLMUX_UDP_ONLY", help_heading = "Services")]
+    #[arg(long, env = "POLLMUX_UDP_ONLY", conflicts_with = "udp", help_heading = "Services", value_parser = BoolishValueParser::new())]
     pub udp_only: bool,
 
     /// Bytes of UDP replies that may wait while the socket will not take them; beyond it they are dropped and counted.
@@ -162,11 +163,11 @@ pub struct ServeArgs {
     pub udp_queue: usize,
 
     /// Answer UDP datagrams from ports below 1024 (known reflecting services stay refused).
-    #[arg(long, env = "POLLMUX_UDP_ALLOW_LOW_PORTS", help_heading = "Services")]
+    #[arg(long, env = "POLLMUX_UDP_ALLOW_LOW_PORTS", help_heading = "Services", value_parser = BoolishValueParser::new())]
     pub udp_allow_low_ports: bool,
 
     /// Print a one-line summary of the counters on stderr this often (seconds, or 500ms); 0 = never.
-    #[arg(long, env = "POLLMUX_STATS_INTERVAL", default_value = "0", value_parser = parse_duration, help_heading = "Seeing the loop")]
+    #[arg(long, env = "POLLMUX_STATS_INTERVAL", default_value = "0", value_parser = parse_interval, help_heading = "Seeing the loop")]
     pub stats_interval: Duration,
 
     /// Format of the --stats-interval lines: key=value text or one JSON object per line.
@@ -174,7 +175,7 @@ pub struct ServeArgs {
     pub stats_format: StatsFormat,
 
     /// Print one line per readiness event on stderr: key, bits, handler, bytes moved, new interest.
-    #[arg(long, env = "POLLMUX_TRACE_EVENTS", help_heading = "Seeing the loop")]
+    #[arg(long, env = "POLLMUX_TRACE_EVENTS", help_heading = "Seeing the loop", value_parser = BoolishValueParser::new())]
     pub trace_events: bool,
 
     /// What to do with clients beyond --max-connections.
@@ -350,7 +351,7 @@ pub struct ClientArgs {
 
     /// Use UDP: each message is one datagram (at most 65507 bytes); an echo
     /// missing after --timeout is reported as lost and the client goes on.
-    #[arg(long, env = "POLLMUX_CLIENT_UDP")]
+    #[arg(long, env = "POLLMUX_CLIENT_UDP", value_parser = BoolishValueParser::new())]
     pub udp: bool,
 }
 
@@ -460,6 +461,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// A period: 0 (off) or at least a millisecond, so that a typo such as
+/// `1e-9` cannot ask the loop to wake up a billion times a second.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if !d.is_zero() && d < Duration::from_millis(1) {
+        return Err(format!("'{text}' is shorter than 1ms (0 turns it off)"));
+    }
+    Ok(d)
+}
+
 /// A value with an optional `±spread` (also written `+-`).
 fn split_spread(text: &str) -> (&str, Option<&str>) {
     match text.split_once('±').or_else(|| text.split_once("+-")) {
@@ -468,13 +479,18 @@ fn split_spread(text: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// `--delay`: `100ms` or `100ms±20ms`.
+/// `--delay`: `100ms` or `100ms±20ms`; the jitter may not exceed the delay
+/// (the spread stays uniform, and nothing leaves early).
 pub fn parse_spread(text: &str) -> Result<Spread, String> {
     let (base, jitter) = split_spread(text);
-    Ok(Spread {
+    let spread = Spread {
         base: parse_duration(base)?,
         jitter: jitter.map_or(Ok(Duration::ZERO), parse_duration)?,
-    })
+    };
+    if spread.jitter > spread.base {
+        return Err(format!("'{text}': the jitter is larger than the delay"));
+    }
+    Ok(spread)
 }
 
 /// `--slice`: a piece size of at least 1 byte, and its optional variation.
@@ -567,6 +583,9 @@ mod tests {
         assert_eq!(parse_spread("1+-0.5").map(|s| s.jitter), Ok(ms(500)));
         assert_eq!(parse_spread("5ms").map(|s| s.jitter), Ok(Duration::ZERO));
         assert!(parse_spread("100ms±").is_err());
+        assert!(parse_spread("1s±5s").is_err(), "jitter beyond the delay");
+        assert!(parse_interval("1e-9").is_err());
+        assert_eq!(parse_interval("0"), Ok(Duration::ZERO));
         assert_eq!(parse_slice("1k±512"), Ok((1024, 512)));
         assert!(parse_slice("0").is_err());
         assert_eq!(parse_rate("64k/s"), Ok(65536));

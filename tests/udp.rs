@@ -251,3 +251,16 @@ fn udp_flags_also_come_from_the_environment() {
         "names the variable\n{out}"
     );
 }
+
+/// Switches read from the environment take the usual spellings of yes and
+/// no (`1`, `yes`, `true`, `0`, `no`, ...), as CI files write them.
+#[test]
+fn switch_variables_take_one_and_zero() {
+    for (value, udp_lines) in [("1", 1), ("yes", 1), ("0", 0), ("false", 0)] {
+        let mut cmd = util::pollmux();
+        cmd.args(["serve", "--port", "0", "--host", "127.0.0.1"])
+            .env("POLLMUX_UDP", value);
+        let server = Server::spawn(cmd, 1 + udp_lines);
+        assert_eq!(server.udp_addrs.len(), udp_lines, "POLLMUX_UDP={value}");
+    }
+}

@@ -28,6 +28,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::builder::BoolishValueParser;
 use clap::Args;
 use hdrhistogram::Histogram;
 
@@ -101,7 +102,7 @@ pub struct BenchArgs {
 
     /// Each connection shuts down its write side once its last byte is sent and
     /// expects exactly its bytes back, then EOF (a half-close conformance check).
-    #[arg(long, env = "POLLMUX_BENCH_HALF_CLOSE")]
+    #[arg(long, env = "POLLMUX_BENCH_HALF_CLOSE", value_parser = BoolishValueParser::new())]
     pub half_close: bool,
 
     /// Also hold this many idle connections open, each checked with a small
@@ -110,7 +111,7 @@ pub struct BenchArgs {
     pub idle: u32,
 
     /// Print the report as one JSON object (schema in the README).
-    #[arg(long, env = "POLLMUX_BENCH_JSON")]
+    #[arg(long, env = "POLLMUX_BENCH_JSON", value_parser = BoolishValueParser::new())]
     pub json: bool,
 
     /// How the bench's own sockets are registered: auto = level-triggered
@@ -127,7 +128,7 @@ pub struct BenchArgs {
     /// of a TCP stream; --size is the datagram size (16 to 65507 bytes). Loss,
     /// late echoes, duplicates, reordering and corruption are counted; an echo
     /// missing after --stall-timeout is lost and replaced.
-    #[arg(long, env = "POLLMUX_BENCH_UDP", conflicts_with_all = ["half_close", "idle"])]
+    #[arg(long, env = "POLLMUX_BENCH_UDP", conflicts_with_all = ["half_close", "idle"], value_parser = BoolishValueParser::new())]
     pub udp: bool,
 
     /// With --udp: the fraction of datagrams that may be lost (0.01 = 1 %)

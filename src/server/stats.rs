@@ -50,13 +50,16 @@ pub fn tick(server: &mut Server, now: Instant) {
     }
     emit(server, false);
     if let Some(reporter) = &mut server.reporter {
-        // Skip periods the loop slept through rather than print a burst.
-        while reporter.next <= now {
-            match reporter.next.checked_add(reporter.every) {
-                Some(next) => reporter.next = next,
-                None => break,
-            }
-        }
+        // Skip the periods the loop slept through rather than print a
+        // burst: jump to the first period boundary after `now`, in one step.
+        let behind = now.duration_since(reporter.next).as_nanos();
+        let periods = behind / reporter.every.as_nanos().max(1) + 1;
+        let skip = u32::try_from(periods)
+            .ok()
+            .and_then(|n| reporter.every.checked_mul(n));
+        reporter.next = skip
+            .and_then(|d| reporter.next.checked_add(d))
+            .unwrap_or(now + reporter.every);
     }
 }
 
