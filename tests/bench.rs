@@ -212,6 +212,7 @@ const SCHEMA: &[(&str, &str)] = &[
     ("verification_failures", "int"),
     ("errors", "int"),
     ("idle_verified", "int"),
+    ("missed_sends", "int"),
     ("ended_early", "int"),
     ("messages_before_fault", "int"),
     ("bytes_before_fault", "int"),
@@ -831,4 +832,27 @@ fn every_poll_mode_verifies_and_sees_eof() {
         );
         assert!(out.stdout.contains(&line), "{mode}: want `{line}`\n{out}");
     }
+}
+
+/// An open-loop rate far beyond what the target takes does not pile up
+/// without bound: once a connection is 1024 messages behind, scheduled
+/// sends are skipped and counted, and the run ends on time; a rate too
+/// small to schedule is a usage error.
+#[test]
+fn an_impossible_rate_is_reported_not_owed() {
+    let server = Server::start(&[]);
+    let started = Instant::now();
+    let out = bench(
+        server.addr(),
+        &[
+            "--json", "-c", "2", "-s", "64", "-r", "10000000", "-t", "0.5", "-w", "0",
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out}");
+    let json = bench_json(&out);
+    assert!(json["missed_sends"].as_u64() > Some(0), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{out}");
+    let out = run_pollmux(&["bench", "--rate", "1e-11"]);
+    assert_eq!(out.code(), 2, "{out}");
+    out.assert_one_error_line();
 }

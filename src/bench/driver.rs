@@ -32,7 +32,7 @@ use polling::{Events, PollMode, Poller};
 use super::conn::{start_connect, Conn, Interest, Kind, Phase, Registered};
 use super::fault::{Class, Failure, Fault};
 use super::progress::Live;
-use super::run::{self, Load, Run, TICK_NS};
+use super::run::{self, Load, Run, MAX_BEHIND, TICK_NS};
 use super::udp::UdpCounts;
 use super::{BenchPollMode, Plan, Share};
 
@@ -68,6 +68,9 @@ pub struct Counts {
     pub bad_echoes: u64,
     pub errors: u64,
     pub idle_verified: u64,
+    /// Open loop: scheduled sends skipped because the connection was
+    /// already `MAX_BEHIND` messages behind (the target could not keep up).
+    pub missed_sends: u64,
     /// Connections a fault ended after they came up, and what was verified
     /// on them before it.
     pub ended_early: u64,
@@ -82,6 +85,7 @@ impl Counts {
             *self.of_mut(class) += o.of(class);
         }
         self.idle_verified += o.idle_verified;
+        self.missed_sends += o.missed_sends;
         self.ended_early += o.ended_early;
         self.messages_before_fault += o.messages_before_fault;
         self.bytes_before_fault += o.bytes_before_fault;
@@ -390,6 +394,9 @@ impl Load for Worker {
             if measured && self.run.quota_out(conn.started_measured, conn.quota) {
                 // This connection's share of `--messages` is out.
                 conn.phase = Phase::Finishing;
+            } else if conn.limit - conn.recvd >= MAX_BEHIND * size {
+                self.run.counts.missed_sends += 1;
+                continue;
             } else {
                 if conn.sent == conn.limit && conn.owed() == 0 {
                     conn.last_progress = now; // the stall clock starts here

@@ -198,11 +198,11 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{text}' is not a rate (messages per second, e.g. 10000)"))?;
-    if rate.is_finite() && rate > 0.0 {
+    if rate.is_finite() && (0.001..=10_000_000.0).contains(&rate) {
         Ok(rate)
     } else {
         Err(format!(
-            "'{text}' must be a positive number of messages per second"
+            "'{text}' must be from 0.001 to 10000000 messages per second"
         ))
     }
 }

@@ -179,6 +179,14 @@ impl Report {
                 c.idle_verified, self.idle
             );
         }
+        if c.missed_sends > 0 {
+            let _ = writeln!(
+                s,
+                "missed sends:          {} (a connection was {} messages behind the schedule)",
+                c.missed_sends,
+                super::run::MAX_BEHIND
+            );
+        }
         let _ = writeln!(s, "connect failures:      {}", c.connect_failures);
         let _ = writeln!(s, "resets:                {}", c.resets);
         let _ = writeln!(s, "early EOFs:            {}", c.early_eofs);
@@ -281,6 +289,7 @@ impl Report {
             ),
             ("errors", c.errors.to_string()),
             ("idle_verified", c.idle_verified.to_string()),
+            ("missed_sends", c.missed_sends.to_string()),
             ("ended_early", c.ended_early.to_string()),
             ("messages_before_fault", c.messages_before_fault.to_string()),
             ("bytes_before_fault", c.bytes_before_fault.to_string()),

@@ -34,7 +34,7 @@ use super::driver::{poll_mode, Note, ThreadResult};
 use super::fault::Class;
 use super::pattern::Pattern;
 use super::progress::Live;
-use super::run::{self, Load, Run, TICK_NS};
+use super::run::{self, Load, Run, MAX_BEHIND, TICK_NS};
 use super::{Plan, Share};
 use crate::registration::{Interest, Registered};
 
@@ -543,6 +543,9 @@ impl Load for Worker {
             }
             if measured && self.run.quota_out(conn.started_measured, conn.quota) {
                 conn.phase = Phase::Finishing;
+            } else if conn.queued + conn.in_flight >= MAX_BEHIND {
+                self.run.counts.missed_sends += 1;
+                continue;
             } else {
                 conn.queued += 1;
                 if measured {
