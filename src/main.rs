@@ -3,7 +3,8 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
 use pollmux::cli::{Cli, Command};
@@ -125,13 +126,17 @@ fn write_stdout(bytes: &[u8]) -> Result<ExitCode> {
 fn serve(config: &Config) -> Result<ExitCode> {
     let mut server = Server::bind(config)?;
 
-    // First Ctrl-C / SIGTERM: drain gracefully. Second: leave at once.
+    // First Ctrl-C / SIGTERM: drain gracefully. Second: leave at once; but
+    // a copy of the first that comes within ECHO_WINDOW is the same request
+    // (GNU `timeout` signals the child and then its process group).
+    const ECHO_WINDOW: Duration = Duration::from_millis(100);
     let handle = server.shutdown_handle();
-    let signals = AtomicUsize::new(0);
+    let first = OnceLock::new();
     ctrlc::set_handler(move || {
-        if signals.fetch_add(1, Ordering::SeqCst) == 0 {
+        let now = Instant::now();
+        if first.set(now).is_ok() {
             handle.shutdown();
-        } else {
+        } else if first.get().is_some_and(|&at| now - at >= ECHO_WINDOW) {
             eprintln!("pollmux: second interrupt, exiting without draining");
             std::process::exit(130);
         }

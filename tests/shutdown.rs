@@ -252,6 +252,9 @@ fn second_sigint_exits_at_once() {
         "the first SIGINT starts a graceful drain"
     );
     assert!(server.is_running(), "draining a client that does not read");
+    // A copy of the first signal within 100 ms counts as the same request;
+    // this one comes later, as a person's second Ctrl-C does.
+    thread::sleep(Duration::from_millis(150));
     let second = Instant::now();
     server.signal("INT");
     let status = server
@@ -448,4 +451,35 @@ fn an_idle_connected_client_does_not_delay_shutdown() {
         !stderr.contains("cut off"),
         "nothing was owed, nobody was cut off:\n{stderr}"
     );
+}
+
+/// GNU `timeout` sends SIGTERM to the server and then to its process
+/// group: two signals close together (here 10 ms apart) are one request to
+/// drain, not a second interrupt. The client that was owed bytes gets them all, exit 0.
+#[test]
+fn a_doubled_sigterm_still_drains() {
+    let mut server = Server::start(&["--shutdown-timeout", "20"]);
+    let (mut stalled, _) = stalled_client(&server, 23);
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "kill -TERM {0}; sleep 0.01; kill -TERM {0}",
+            server.pid()
+        ))
+        .status()
+        .expect("run kill twice");
+    assert!(status.success());
+    // Reading now lets the drain finish: what the server had taken in
+    // comes back, then EOF, and the server exits 0 having cut no one off.
+    stalled.shutdown(Shutdown::Write).expect("half-close");
+    let got = util::read_to_eof(&mut stalled).len();
+    assert!(got > 0, "the drain delivered the pending echo");
+    let status = server.wait_exit(util::PATIENCE).expect("exit");
+    let stderr = server.stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("second interrupt"), "{stderr}");
+    assert!(!stderr.contains("cut off"), "{stderr}");
+    // Plus the 9-byte round trip `stalled_client` made first.
+    let echoed = format!("{} bytes echoed", got + b"accepted?".len());
+    assert!(stderr.contains(&echoed), "{stderr}");
 }
