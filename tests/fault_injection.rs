@@ -614,3 +614,32 @@ fn fault_flags_that_cannot_apply_are_usage_errors() {
         assert!(out.stderr.contains(names), "{out}");
     }
 }
+
+/// Delayed UDP replies count against `--udp-queue`: beyond it they are
+/// dropped and counted, so a long delay under a flood costs bounded memory.
+#[test]
+fn delayed_udp_replies_stay_under_the_queue_cap() {
+    let server = Server::start(&[
+        "--udp-only",
+        "--delay",
+        "10s",
+        "--udp-queue",
+        "1k",
+        "--stats-interval",
+        "50ms",
+    ]);
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for _ in 0..50 {
+        client
+            .send_to(&[7u8; 100], server.udp_addr())
+            .expect("send");
+    }
+    // Each held reply costs its 100 bytes plus 64 of book-keeping: six fit
+    // in 1 KiB, the other 44 are dropped.
+    assert!(
+        server.wait_for_stderr_line(util::PATIENCE, |l| l.contains(" udp_in=50 ")
+            && l.contains(" udp_dropped=44 ")),
+        "{}",
+        server.stderr()
+    );
+}
