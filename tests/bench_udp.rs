@@ -113,7 +113,7 @@ fn pipelined_threads_echo_every_datagram() {
         ],
     );
     assert_clean(&out);
-    assert_eq!(figure(&out, "messages"), 2000, "{out}");
+    assert_eq!(figure(&out, "messages"), 4000, "{out}");
     assert_eq!(figure(&out, "bytes"), 4000 * 1001, "{out}");
     assert_eq!(figure(&out, "datagrams sent"), 4000, "{out}");
 }
