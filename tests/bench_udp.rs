@@ -65,9 +65,14 @@ const AT: u64 = 10;
 
 // ------------------------------------------------------------ clean runs
 
+/// A moderate rate: 2000 datagrams/s here; under wine (the Windows leg),
+/// where a debug bench spends 0.2-2 ms of CPU per datagram, 200.
+const MODERATE: u64 = if cfg!(windows) { 200 } else { 2000 };
+
 #[test]
 fn zero_loss_on_loopback_at_a_moderate_rate() {
     let echo = UdpEcho::start(Mischief::None);
+    let rate = MODERATE.to_string();
     let out = bench(
         echo.addr,
         &[
@@ -76,7 +81,7 @@ fn zero_loss_on_loopback_at_a_moderate_rate() {
             "--size",
             "512",
             "--rate",
-            "2000",
+            &rate,
             "--duration",
             "1",
             "--warmup",
@@ -84,10 +89,17 @@ fn zero_loss_on_loopback_at_a_moderate_rate() {
         ],
     );
     assert_clean(&out);
-    // 2000 datagrams/s for 1 s after the warmup: the schedule sets the count.
+    // MODERATE datagrams/s for 1 s after the warmup: the schedule sets the count.
     let messages = figure(&out, "messages");
-    assert!((1500..=2100).contains(&messages), "{out}");
-    assert!(out.stdout.contains("UDP, open loop at 2000 msg/s"), "{out}");
+    assert!(
+        (MODERATE * 3 / 4..=MODERATE * 21 / 20).contains(&messages),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("UDP, open loop at {MODERATE} msg/s")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -105,17 +117,17 @@ fn pipelined_threads_echo_every_datagram() {
             "--size",
             "1001",
             "--messages",
-            "4000",
+            &(2 * MODERATE).to_string(),
             "--rate",
-            "4000",
+            &(2 * MODERATE).to_string(),
             "--warmup",
             "0",
         ],
     );
     assert_clean(&out);
-    assert_eq!(figure(&out, "messages"), 4000, "{out}");
-    assert_eq!(figure(&out, "bytes"), 4000 * 1001, "{out}");
-    assert_eq!(figure(&out, "datagrams sent"), 4000, "{out}");
+    assert_eq!(figure(&out, "messages"), 2 * MODERATE, "{out}");
+    assert_eq!(figure(&out, "bytes"), 2 * MODERATE * 1001, "{out}");
+    assert_eq!(figure(&out, "datagrams sent"), 2 * MODERATE, "{out}");
 }
 
 #[test]

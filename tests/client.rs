@@ -253,12 +253,16 @@ fn udp_client_against_a_closed_port_exits_1_with_one_line() {
     let port = util::closed_udp_port().to_string();
     let out = run_pollmux(&["client", "--udp", "--port", &port, "--count", "1"]);
     assert_eq!(out.code(), 1, "{out}");
-    // wine reports the port-unreachable only on a receive after the echo's
-    // timeout, so the datagram is first reported lost; elsewhere the refusal
-    // comes at once and is the only line.
-    if !cfg!(windows) {
-        out.assert_one_error_line();
+    if cfg!(windows) {
+        // wine passes the port-unreachable on late or not at all: the
+        // datagram is then reported lost, which also fails the run.
+        assert!(
+            out.stderr.contains("no UDP server") || out.stderr.contains("1 of 1 datagrams lost"),
+            "{out}"
+        );
+        return;
     }
+    out.assert_one_error_line();
     assert!(out.stderr.contains(&format!("127.0.0.1:{port}")), "{out}");
     assert!(out.stderr.contains("no UDP server"), "{out}");
 }
