@@ -65,9 +65,12 @@ const AT: u64 = 10;
 
 // ------------------------------------------------------------ clean runs
 
-/// A moderate rate: 2000 datagrams/s here; under wine (the Windows leg),
-/// where a debug bench spends 0.2-2 ms of CPU per datagram, 200.
-const MODERATE: u64 = if cfg!(windows) { 200 } else { 2000 };
+/// A moderate rate: 1000 datagrams/s here; under wine (the Windows leg),
+/// where a debug bench spends 0.2-2 ms of CPU per datagram, 200. Loopback
+/// UDP loses what overflows a socket's receive buffer (about 200 KiB by
+/// default on Linux), so on a busy 2-core CI machine a high rate of large
+/// datagrams drops a few whoever the receiver is.
+const MODERATE: u64 = if cfg!(windows) { 200 } else { 1000 };
 
 #[test]
 fn zero_loss_on_loopback_at_a_moderate_rate() {
@@ -115,7 +118,7 @@ fn pipelined_threads_echo_every_datagram() {
             "--depth",
             "4",
             "--size",
-            "1001",
+            "101",
             "--messages",
             &(2 * MODERATE).to_string(),
             "--rate",
@@ -126,7 +129,7 @@ fn pipelined_threads_echo_every_datagram() {
     );
     assert_clean(&out);
     assert_eq!(figure(&out, "messages"), 2 * MODERATE, "{out}");
-    assert_eq!(figure(&out, "bytes"), 2 * MODERATE * 1001, "{out}");
+    assert_eq!(figure(&out, "bytes"), 2 * MODERATE * 101, "{out}");
     assert_eq!(figure(&out, "datagrams sent"), 2 * MODERATE, "{out}");
 }
 
