@@ -23,7 +23,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::faults::DatagramShaper;
 use super::listener::{self, Bound};
-use super::timers::{Deadlines, Timer};
+use super::timers::Timer;
 use super::{exceptional, readable, writable, Config, Server};
 use crate::registration::{Interest, Registered};
 
@@ -34,7 +34,7 @@ pub const MAX_DATAGRAM: usize = 64 * 1024;
 
 /// What a queued reply costs beyond its payload, so that even empty
 /// datagrams fill the queue and it cannot grow without bound.
-const ENTRY_OVERHEAD: usize = 64;
+pub const ENTRY_OVERHEAD: usize = 64;
 
 /// Source ports of UDP services that answer whatever reaches them. Echoing
 /// to one would start a loop (echo <-> echo, echo <-> chargen) or reflect
@@ -342,7 +342,11 @@ fn settle(server: &mut Server, index: usize) {
         return;
     };
     if let Some(shaper) = endpoint.shaper.as_deref_mut() {
-        file_wake(&mut server.deadlines, shaper, index);
+        let next = shaper.next_wake();
+        let id = index as u64;
+        server
+            .deadlines
+            .refile(&mut shaper.wake, next, id, Timer::Datagram, index);
     }
     let wanted = endpoint.interest();
     if wanted != endpoint.armed {
@@ -350,19 +354,6 @@ fn settle(server: &mut Server, index: usize) {
             Ok(()) => endpoint.armed = wanted,
             Err(err) => exceptional::datagram_failed(endpoint, &err),
         }
-    }
-}
-
-fn file_wake(deadlines: &mut Deadlines, shaper: &mut DatagramShaper, index: usize) {
-    let next = shaper.next_wake();
-    if next != shaper.wake {
-        if let Some(at) = shaper.wake {
-            deadlines.remove(at, index as u64, Timer::Datagram);
-        }
-        if let Some(at) = next {
-            deadlines.insert(at, index as u64, Timer::Datagram, index);
-        }
-        shaper.wake = next;
     }
 }
 

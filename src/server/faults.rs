@@ -18,6 +18,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::datagram::ENTRY_OVERHEAD;
+
 /// A duration with a uniform random spread: `100ms±20ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spread {
@@ -437,7 +439,7 @@ impl DatagramShaper {
             return verdict;
         };
         for _ in 0..copies {
-            let cost = data.len() + 64;
+            let cost = data.len() + ENTRY_OVERHEAD;
             if self.held_bytes + cost > self.cap {
                 verdict.overflowed += 1;
                 continue;
@@ -457,7 +459,7 @@ impl DatagramShaper {
             return None;
         }
         let (to, data) = entry.remove();
-        self.held_bytes -= data.len() + 64;
+        self.held_bytes -= data.len() + ENTRY_OVERHEAD;
         Some((to, data))
     }
 
@@ -720,7 +722,7 @@ mod tests {
             }),
             ..config()
         };
-        let mut s = DatagramShaper::for_socket(&c, 0, 3 * (100 + 64)).expect("shaper");
+        let mut s = DatagramShaper::for_socket(&c, 0, 3 * (100 + ENTRY_OVERHEAD)).expect("shaper");
         let now = Instant::now();
         for _ in 0..3 {
             assert_eq!(s.admit(to, &[0; 100], now).overflowed, 0);

@@ -586,15 +586,8 @@ impl Server {
         if let Some(shaper) = conn.shaper.as_deref_mut() {
             // File the moment the fault's hold ends (O(log n)).
             let next = shaper.next_wake();
-            if next != shaper.wake {
-                if let Some(at) = shaper.wake {
-                    self.deadlines.remove(at, conn.id, Timer::Fault);
-                }
-                if let Some(at) = next {
-                    self.deadlines.insert(at, conn.id, Timer::Fault, slot);
-                }
-                shaper.wake = next;
-            }
+            self.deadlines
+                .refile(&mut shaper.wake, next, conn.id, Timer::Fault, slot);
         }
         let serving = conn.phase == Phase::Echo;
         let wanted = self

@@ -98,23 +98,36 @@ fn pause(server: &mut Server, index: usize, err: &io::Error, now: Instant) {
 /// The caller decides what a quiet client means: with nothing discarded since
 /// FIN, nothing is in flight that would turn a close into a reset.
 pub fn discard(conn: &mut Connection, buf: &mut [u8], stats: &mut Stats) -> io::Result<bool> {
+    let (dropped, eof) = drop_input(conn, buf)?;
+    conn.discarded += dropped;
+    stats.discarded += dropped;
+    Ok(eof)
+}
+
+/// Read what the client sent and drop it, up to one event's budget
+/// (invariant 6): the bytes dropped, and whether the client ended its input.
+fn drop_input(conn: &mut Connection, buf: &mut [u8]) -> io::Result<(u64, bool)> {
     let mut budget = EVENT_BUDGET.max(buf.len());
+    let mut dropped = 0;
     while budget > 0 {
         let want = buf.len().min(budget);
         match conn.source.socket().read(&mut buf[..want]) {
-            Ok(0) => return Ok(true),
+            Ok(0) => return Ok((dropped, true)),
             Ok(n) => {
                 conn.bytes_in += n as u64;
-                conn.discarded += n as u64;
-                stats.discarded += n as u64;
+                dropped += n as u64;
                 budget -= n;
+                // Short read: very likely drained (see `receive`).
+                if n < want {
+                    break;
+                }
             }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
     }
-    Ok(false)
+    Ok((dropped, false))
 }
 
 /// Receive what the client sent and echo it; returns an error when the
@@ -186,23 +199,13 @@ pub fn receive(
 /// discard and chargen (RFC 863, 864): read what the client sends and drop
 /// it. EOF ends the client's side as in echo: nothing is owed, so it closes.
 pub fn swallow(conn: &mut Connection, buf: &mut [u8], stats: &mut Stats) -> io::Result<()> {
-    let mut budget = EVENT_BUDGET.max(buf.len());
-    while budget > 0 && conn.phase == Phase::Echo {
-        let want = buf.len().min(budget);
-        match conn.source.socket().read(&mut buf[..want]) {
-            Ok(0) => conn.phase = Phase::PeerDone,
-            Ok(n) => {
-                conn.bytes_in += n as u64;
-                stats.bytes_in += n as u64;
-                budget -= n;
-                if n < want {
-                    return Ok(());
-                }
-            }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
+    if conn.phase != Phase::Echo {
+        return Ok(());
+    }
+    let (dropped, eof) = drop_input(conn, buf)?;
+    stats.bytes_in += dropped;
+    if eof {
+        conn.phase = Phase::PeerDone;
     }
     Ok(())
 }

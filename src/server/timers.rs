@@ -39,6 +39,28 @@ impl Deadlines {
         self.map.remove(&(at, id, timer));
     }
 
+    /// Move the entry filed at `*filed` to `next` (either may be none),
+    /// touching the map only when they differ.
+    pub fn refile(
+        &mut self,
+        filed: &mut Option<Instant>,
+        next: Option<Instant>,
+        id: u64,
+        timer: Timer,
+        slot: usize,
+    ) {
+        if *filed == next {
+            return;
+        }
+        if let Some(at) = *filed {
+            self.remove(at, id, timer);
+        }
+        if let Some(at) = next {
+            self.insert(at, id, timer, slot);
+        }
+        *filed = next;
+    }
+
     pub fn next(&self) -> Option<Instant> {
         self.map.keys().next().map(|&(at, _, _)| at)
     }
@@ -72,6 +94,25 @@ mod tests {
         assert_eq!(d.pop_due(later), Some((9, Timer::Idle, 90)));
         assert_eq!(d.pop_due(later), Some((9, Timer::Fault, 90)));
         d.remove(t0 + Duration::from_secs(2), 7, Timer::Idle);
+        assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn refiling_moves_the_one_entry() {
+        let t0 = Instant::now();
+        let mut d = Deadlines::default();
+        let mut filed = None;
+        d.refile(&mut filed, Some(t0), 3, Timer::Fault, 30);
+        d.refile(
+            &mut filed,
+            Some(t0 + Duration::from_secs(1)),
+            3,
+            Timer::Fault,
+            30,
+        );
+        assert_eq!(filed, Some(t0 + Duration::from_secs(1)));
+        assert_eq!(d.pop_due(t0), None, "the old entry is gone");
+        d.refile(&mut filed, None, 3, Timer::Fault, 30);
         assert_eq!(d.next(), None);
     }
 }
