@@ -95,8 +95,8 @@ pub struct Connection {
     pub bytes_out: u64,
     /// Bytes read and dropped since FIN was sent.
     pub discarded: u64,
-    /// Before FIN: whether the kernel has sent every byte written (`None`:
-    /// not asked, or it cannot tell on this platform).
+    /// Before FIN or an injected RST: whether the kernel has sent every
+    /// byte written (`None`: not asked, or it cannot tell on this platform).
     pub all_sent: Option<bool>,
     /// Injected faults, for a connection chosen to have them.
     pub shaper: Option<Box<Shaper>>,
@@ -141,7 +141,7 @@ impl Connection {
             },
             Phase::Resetting => Interest {
                 read: false,
-                write: true,
+                write: self.all_sent == Some(false),
             },
         }
     }

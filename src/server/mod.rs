@@ -451,15 +451,6 @@ impl Server {
         if oneshot {
             conn.armed = Interest::NONE;
         }
-        if conn.phase == Phase::Resetting {
-            // Writable now means every byte owed has left: abort.
-            if event.writable {
-                exceptional::close(self, slot, Reason::Reset);
-            } else {
-                self.settle(slot, now);
-            }
-            return;
-        }
         let before = (conn.bytes_in, conn.bytes_out);
         let pending_before = conn.pending.len();
         let outcome = match exceptional::check_hints(conn, &event) {
@@ -498,13 +489,13 @@ impl Server {
         let Some(conn) = conns.get_mut(slot) else {
             return Ok(());
         };
-        // Older bytes first: a flush makes room, so the read after it can
-        // often send its bytes straight out instead of queueing them.
         if event.writable && conn.all_sent == Some(false) && conn.pending.is_empty() {
             // Nothing was left to write, so writable is the kernel's word
             // that all of it has been sent (see `settle`).
             conn.all_sent = Some(true);
         }
+        // Older bytes first: a flush makes room, so the read after it can
+        // often send its bytes straight out instead of queueing them.
         if event.writable {
             match chargen {
                 Some(chargen) => writable::generate(conn, chargen, stats)?,
@@ -542,6 +533,11 @@ impl Server {
         };
         if conn.is_finished() {
             exceptional::close(self, slot, Reason::Finished);
+            return;
+        }
+        if conn.phase == Phase::Resetting && conn.all_sent == Some(true) {
+            // Every byte owed has left the kernel: now abort.
+            exceptional::close(self, slot, Reason::Reset);
             return;
         }
         if conn.phase == Phase::Flush && conn.pending.is_empty() {
@@ -635,6 +631,7 @@ impl Server {
                     return false;
                 }
                 conn.phase = Phase::Resetting;
+                conn.all_sent = Some(false);
                 if let Some(shaper) = conn.shaper.as_deref_mut() {
                     shaper.linger_until = now.checked_add(linger);
                 }
