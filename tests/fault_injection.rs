@@ -366,8 +366,21 @@ fn chosen_connections(seed: &str, n: usize) -> (Vec<usize>, String) {
         assert!(server.stderr().contains(&summary), "{}", server.stderr());
         (chosen, server.stderr())
     }
+    // Without signals, wait until the log has caught up with the last
+    // connection: stderr is read by a thread and may lag the echoes.
     #[cfg(not(unix))]
-    (chosen, server.stderr())
+    {
+        let last = format!("connection #{n} from");
+        let caught_up = server.wait_for_stderr_line(util::PATIENCE, |l| {
+            l.contains(&last) && l.contains("opened")
+        });
+        assert!(
+            caught_up,
+            "the log never reached #{n}:\n{}",
+            server.stderr()
+        );
+        (chosen, server.stderr())
+    }
 }
 
 /// A seed picks the same connections on every run, and the log names them.
