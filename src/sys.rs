@@ -165,6 +165,17 @@ pub fn allow_quick_rebind(socket: &Socket) -> io::Result<()> {
     Ok(())
 }
 
+/// A TCP send or receive that failed because the peer is gone: it reset
+/// the connection (closing with unread data does that) or shut it down.
+pub fn is_hang_up(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
 /// A UDP receive that failed only because of an earlier reply: Windows
 /// reports an ICMP port-unreachable (or TTL expiry) for a datagram we sent
 /// as an error on the socket's next receive. It says nothing about the

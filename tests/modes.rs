@@ -146,3 +146,19 @@ fn chargen_waits_for_a_client_that_stops_reading() {
         stream.shutdown(Shutdown::Both).ok();
     }
 }
+
+/// A chargen client ends the stream by closing with pattern unread, which
+/// resets the connection: that is chargen's normal end, not a failure.
+#[test]
+fn a_chargen_client_that_hangs_up_is_not_a_failure() {
+    let server = Server::start(&["--mode", "chargen", "--stats-interval", "50ms"]);
+    for _ in 0..3 {
+        let mut stream = connect(server.addr());
+        let mut head = vec![0u8; 74 * 10];
+        stream.read_exact(&mut head).expect("ten lines");
+        // Dropped with more pattern in its receive buffer: RST.
+    }
+    let line =
+        wait_stats(&server, |l| counter(l, "closed") == 3).expect("the server closes all three");
+    assert_eq!(counter(&line, "failed"), 0, "{line}");
+}

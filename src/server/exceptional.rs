@@ -33,6 +33,8 @@ use super::Server;
 pub enum Reason {
     /// The client half-closed and received every byte it was owed.
     Finished,
+    /// The client went away mid-stream, which ends chargen normally.
+    HungUp,
     /// No byte moved for `--idle-timeout`.
     Idle,
     /// The socket failed: reset, broken pipe, a pending error.
@@ -47,6 +49,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Finished => f.write_str("client finished"),
+            Reason::HungUp => f.write_str("client hung up"),
             Reason::Idle => f.write_str("idle timeout"),
             Reason::Failed(err) => write!(f, "{err}"),
             Reason::Shutdown => f.write_str("server shutting down"),
@@ -87,7 +90,7 @@ pub fn close(server: &mut Server, slot: usize, reason: Reason) {
                 log::debug!("connection #{}: cannot arrange a reset: {err}", conn.id);
             }
         }
-        Reason::Finished | Reason::Shutdown => {}
+        Reason::Finished | Reason::HungUp | Reason::Shutdown => {}
     }
     log::debug!(
         "connection #{} from {} closed ({reason}): {} bytes in, {} out, {} unsent",

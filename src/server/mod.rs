@@ -472,6 +472,9 @@ impl Server {
         }
         match outcome {
             Ok(()) => self.settle(slot, now),
+            Err(err) if self.config.service.ends_by_hang_up() && sys::is_hang_up(&err) => {
+                exceptional::close(self, slot, Reason::HungUp)
+            }
             Err(err) => exceptional::close(self, slot, Reason::Failed(err)),
         }
     }

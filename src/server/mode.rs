@@ -46,6 +46,14 @@ impl ServiceMode {
         self != ServiceMode::Chargen
     }
 
+    /// Whether a client that vanishes mid-stream (reset, broken pipe) ended
+    /// the service normally. Chargen never ends on its own: a client stops
+    /// it by closing, usually with pattern still unread, which turns the
+    /// close into a reset. In echo mode that reset loses echo: a failure.
+    pub fn ends_by_hang_up(self) -> bool {
+        self == ServiceMode::Chargen
+    }
+
     /// The interest a connection's state implies, adjusted for the service:
     /// chargen also wants to write whenever the connection is being served.
     pub fn interest(self, serving: bool, base: Interest) -> Interest {
