@@ -320,13 +320,25 @@ fn stall_after_goes_silent_but_stays_open() {
             Err(e) if util::is_timeout(&e) => {}
             other => panic!("expected silence after 100 bytes, got {other:?}"),
         }
-        // Still open: more is taken (and swallowed), and the close is clean.
+        // Still open: more is taken (and swallowed). A half-close gets no
+        // answer either: a black hole does not close because the client
+        // has finished its request.
         stream
             .write_all(&[2u8; 100_000])
             .expect("send into the black hole");
         stream.shutdown(Shutdown::Write).expect("half-close");
-        assert_eq!(wait_closed(&mut stream, util::PATIENCE), Some(Closed::Eof));
+        match after_the_end(&mut stream, Duration::from_millis(700)) {
+            Err(e) if util::is_timeout(&e) => {}
+            other => panic!("expected silence after the half-close, got {other:?}"),
+        }
     }
+    // `--idle-timeout` reclaims a black hole the client has abandoned, with
+    // a clean close.
+    let server = Server::start(&["--stall-after", "10", "--idle-timeout", "300ms"]);
+    let mut stream = connect(server.addr());
+    util::send_and_half_close(&mut stream, &[3u8; 50]);
+    assert_eq!(read_n(&mut stream, 10), vec![3u8; 10]);
+    assert_eq!(wait_closed(&mut stream, util::PATIENCE), Some(Closed::Eof));
 }
 
 /// Which of `n` connections, opened one after another, the server picks

@@ -21,9 +21,11 @@ pub enum Phase {
     /// closes, so closing never turns into a reset that could cut off echo
     /// bytes still in flight.
     Linger,
-    /// `--stall-after`: never send again; read and drop what arrives until
-    /// the client closes.
-    Stalled,
+    /// `--stall-after`: never send again. Read and drop what arrives; after
+    /// the client's EOF keep the socket open and silent all the same (a
+    /// black hole does not answer a half-close), until `--idle-timeout` or
+    /// shutdown.
+    Stalled { peer_done: bool },
     /// `--reset-after`: the last byte is written; reset once the kernel has
     /// sent it all (so the client receives exactly the bytes owed).
     Resetting,
@@ -135,8 +137,12 @@ impl Connection {
                 read: false,
                 write: !self.pending.is_empty() || self.all_sent == Some(false),
             },
-            Phase::Linger | Phase::Stalled => Interest {
+            Phase::Linger => Interest {
                 read: true,
+                write: false,
+            },
+            Phase::Stalled { peer_done } => Interest {
+                read: !peer_done,
                 write: false,
             },
             Phase::Resetting => Interest {

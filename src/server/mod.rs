@@ -650,7 +650,7 @@ impl Server {
             }
             Ending::Stall => {
                 self.stats.fault_stalls += 1;
-                conn.phase = Phase::Stalled;
+                conn.phase = Phase::Stalled { peer_done };
             }
         }
         true
@@ -873,7 +873,7 @@ impl Server {
         self.drain_deadline = now.checked_add(self.config.shutdown_timeout);
         for slot in self.conns.keys() {
             if let Some(conn) = self.conns.get_mut(slot) {
-                if matches!(conn.phase, Phase::Echo | Phase::Stalled) {
+                if matches!(conn.phase, Phase::Echo | Phase::Stalled { .. }) {
                     conn.phase = Phase::Flush;
                 }
                 if let Some(shaper) = conn.shaper.as_deref_mut() {

@@ -139,10 +139,10 @@ pub fn receive(
     stats: &mut Stats,
     now: Instant,
 ) -> io::Result<()> {
-    if conn.phase == Phase::Stalled {
-        // The black hole swallows input; the client's EOF ends it.
-        if discard(conn, buf, stats)? {
-            conn.phase = Phase::PeerDone;
+    if let Phase::Stalled { peer_done } = conn.phase {
+        // The black hole swallows input, and stays silent after its EOF.
+        if !peer_done && discard(conn, buf, stats)? {
+            conn.phase = Phase::Stalled { peer_done: true };
         }
         return Ok(());
     }
