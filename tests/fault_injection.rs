@@ -341,6 +341,41 @@ fn stall_after_goes_silent_but_stays_open() {
     assert_eq!(wait_closed(&mut stream, util::PATIENCE), Some(Closed::Eof));
 }
 
+/// `--idle-timeout` shorter than a fault's hold: the echo the server holds
+/// back is its own slowness, so the client still gets every byte.
+#[test]
+fn idle_timeout_waits_for_echo_a_fault_holds_back() {
+    for faults in [
+        &["--delay", "1200ms", "--idle-timeout", "400ms"][..],
+        &[
+            "--slice",
+            "10",
+            "--slice-delay",
+            "600ms",
+            "--idle-timeout",
+            "250ms",
+        ],
+    ] {
+        let server = Server::start(faults);
+        let mut stream = connect(server.addr());
+        stream.write_all(&[5u8; 30]).expect("send");
+        stream
+            .set_read_timeout(Some(util::PATIENCE))
+            .expect("read timeout");
+        let mut got = vec![0u8; 30];
+        stream
+            .read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("{faults:?}: the echo was cut off: {e}"));
+        assert_eq!(got, vec![5u8; 30], "{faults:?}");
+        // Once nothing is held, the client's own silence counts again.
+        assert_eq!(
+            wait_closed(&mut stream, util::PATIENCE),
+            Some(Closed::Eof),
+            "{faults:?}"
+        );
+    }
+}
+
 /// Which of `n` connections, opened one after another, the server picks
 /// for `--close-after 0` (they see EOF at once; the others get an echo).
 fn chosen_connections(seed: &str, n: usize) -> (Vec<usize>, String) {

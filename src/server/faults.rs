@@ -349,6 +349,16 @@ impl Shaper {
         self.hold_in = None;
     }
 
+    /// Whether this fault, not the client, is what keeps bytes from moving:
+    /// input held back (slow read), or pending echo that waits for its
+    /// delay, the bandwidth or the next slice (`sent` bytes already left).
+    pub fn is_holding(&self, sent: u64, pending: bool, now: Instant) -> bool {
+        let input = self.hold_in.is_some_and(|at| at > now);
+        let output = self.hold_out.is_some_and(|at| at > now)
+            || (self.released <= sent && !self.releases.is_empty());
+        input || (pending && output)
+    }
+
     /// Lift the holds that are over; true if any was.
     pub fn lift_holds(&mut self, now: Instant) -> bool {
         let mut lifted = false;

@@ -805,6 +805,14 @@ impl Server {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
+        // Echo a fault holds back is the server being slow, not the client
+        // being idle: the clock starts again (and the bytes are not lost).
+        let pending = !conn.pending.is_empty();
+        if let Some(shaper) = conn.shaper.as_deref() {
+            if shaper.is_holding(conn.bytes_out, pending, now) {
+                conn.last_active = now;
+            }
+        }
         let due = self
             .config
             .idle_timeout
