@@ -117,12 +117,14 @@ impl FaultConfig {
         self.ratio >= 1.0 || Rng::new(self.seed, id).unit() < self.ratio
     }
 
-    /// A fresh shaper for connection `id`, if it is chosen.
-    pub fn shaper_for(&self, id: u64, now: Instant) -> Option<Box<Shaper>> {
+    /// A fresh shaper for connection `id`, if it is chosen; `max_pending`
+    /// bounds what its book-keeping may hold too.
+    pub fn shaper_for(&self, id: u64, max_pending: usize, now: Instant) -> Option<Box<Shaper>> {
         if !self.shapes_streams() || !self.chooses(id) {
             return None;
         }
-        Some(Box::new(Shaper::new(self, Rng::new(self.seed, id), now)))
+        let rng = Rng::new(self.seed, id);
+        Some(Box::new(Shaper::new(self, rng, max_pending, now)))
     }
 }
 
@@ -179,6 +181,14 @@ impl fmt::Display for FaultConfig {
 /// a client that sends one byte at a time under a long delay).
 const MAX_RELEASES: usize = 4096;
 
+/// What remembering one delayed chunk is charged against `--max-pending`
+/// (its entry is 24 bytes; the rest is headroom): a connection holds at
+/// most `max_pending / RELEASE_COST` of them, so the cap bounds memory.
+const RELEASE_COST: usize = 64;
+
+/// At least this many, so a small cap still delays a stream smoothly.
+const MIN_RELEASES: usize = 16;
+
 /// Chunks arriving within this of each other leave together (the earlier
 /// ones a little later, never earlier than their delay).
 const RELEASE_GRAIN: Duration = Duration::from_millis(1);
@@ -189,6 +199,7 @@ pub struct Shaper {
     delay: Option<Spread>,
     /// (stream offset a chunk ends at, when it may leave), oldest first.
     releases: VecDeque<(u64, Instant)>,
+    max_releases: usize,
     /// Bytes below this stream offset may leave as far as `--delay` goes.
     released: u64,
     bandwidth: Option<Bucket>,
@@ -208,11 +219,12 @@ pub struct Shaper {
 }
 
 impl Shaper {
-    fn new(config: &FaultConfig, rng: Rng, now: Instant) -> Shaper {
+    fn new(config: &FaultConfig, rng: Rng, max_pending: usize, now: Instant) -> Shaper {
         Shaper {
             rng,
             delay: config.delay,
             releases: VecDeque::new(),
+            max_releases: (max_pending / RELEASE_COST).clamp(MIN_RELEASES, MAX_RELEASES),
             released: if config.delay.is_some() { 0 } else { u64::MAX },
             bandwidth: config.bandwidth.map(|rate| Bucket::new(rate, now)),
             slow_read: config.slow_read.map(|rate| Bucket::new(rate, now)),
@@ -238,7 +250,7 @@ impl Shaper {
 
     /// No room to remember more delayed chunks: stop reading for now.
     pub fn is_full(&self) -> bool {
-        self.releases.len() >= MAX_RELEASES
+        self.releases.len() >= self.max_releases
     }
 
     /// How many bytes may be read now (slow read); 0 holds input back.
@@ -605,7 +617,7 @@ mod tests {
             }),
             ..config()
         };
-        let mut s = c.shaper_for(1, t0).expect("chosen");
+        let mut s = c.shaper_for(1, 1 << 18, t0).expect("chosen");
         s.note_queued(10, t0);
         s.note_queued(25, t0 + ms(50));
         assert_eq!(s.send_allowance(0, 25, t0 + ms(99)), 0);
@@ -616,6 +628,31 @@ mod tests {
         assert_eq!(s.hold_out, Some(t0 + ms(150)));
         s.lift_holds(t0 + ms(150));
         assert_eq!(s.send_allowance(10, 15, t0 + ms(150)), 15);
+    }
+
+    /// One byte every 2 ms under a long delay: each is its own chunk. The
+    /// book-keeping for them is bounded by `--max-pending` (4k: 64 chunks).
+    #[test]
+    fn delayed_chunks_are_bounded_by_the_pending_cap() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let c = FaultConfig {
+            delay: Some(Spread {
+                base: Duration::from_secs(60),
+                jitter: ms(0),
+            }),
+            ..config()
+        };
+        let mut s = c.shaper_for(1, 4096, t0).expect("chosen");
+        let mut taken = 0;
+        while !s.is_full() && taken < MAX_RELEASES {
+            taken += 1;
+            s.note_queued(taken as u64, t0 + ms(2 * taken as u64));
+        }
+        assert_eq!(taken, 4096 / RELEASE_COST);
+        // A tiny cap still keeps a few, and the default keeps them all.
+        assert!(!c.shaper_for(2, 1, t0).expect("chosen").is_full());
+        assert_eq!((1 << 18) / RELEASE_COST, MAX_RELEASES);
     }
 
     #[test]
@@ -629,7 +666,7 @@ mod tests {
             }),
             ..config()
         };
-        let mut s = c.shaper_for(3, t0).expect("chosen");
+        let mut s = c.shaper_for(3, 1 << 18, t0).expect("chosen");
         for i in 0..100u64 {
             s.note_queued((i + 1) * 10, t0 + ms(i * 3));
         }
@@ -645,7 +682,7 @@ mod tests {
             bandwidth: Some(1000),
             ..config()
         };
-        let mut s = c.shaper_for(1, t0).expect("chosen");
+        let mut s = c.shaper_for(1, 1 << 18, t0).expect("chosen");
         // A full bucket is a twentieth of a second: 50 bytes.
         assert_eq!(s.send_allowance(0, 1000, t0), 50);
         s.note_sent(50, t0);
@@ -669,7 +706,7 @@ mod tests {
             }),
             ..config()
         };
-        let mut s = c.shaper_for(1, t0).expect("chosen");
+        let mut s = c.shaper_for(1, 1 << 18, t0).expect("chosen");
         assert_eq!(s.send_allowance(0, 25, t0), 10);
         s.note_sent(10, t0);
         assert_eq!(s.send_allowance(10, 15, t0 + ms(4)), 0);
@@ -684,7 +721,7 @@ mod tests {
             ..config()
         };
         assert_eq!(c.ending(), Some((40, Ending::Stall)));
-        let mut s = c.shaper_for(1, Instant::now()).expect("chosen");
+        let mut s = c.shaper_for(1, 1 << 18, Instant::now()).expect("chosen");
         assert_eq!(s.send_allowance(30, 1000, Instant::now()), 10);
         assert!(!FaultConfig::default().is_active());
     }

@@ -687,7 +687,9 @@ impl Server {
         let deadline = self.config.idle_timeout.and_then(|t| now.checked_add(t));
         // Faults shape the echo; discard and chargen are left as they are.
         let shaper = if self.config.service.echoes() {
-            self.config.faults.shaper_for(id, now)
+            self.config
+                .faults
+                .shaper_for(id, self.config.max_pending, now)
         } else {
             None
         };
