@@ -695,10 +695,11 @@ fn delayed_udp_replies_stay_under_the_queue_cap() {
             .expect("send");
     }
     // Each held reply costs its 100 bytes plus 64 of book-keeping: six fit
-    // in 1 KiB, the other 44 are dropped.
+    // in 1 KiB, the other 44 are dropped, and the six show as queued.
     assert!(
         server.wait_for_stderr_line(util::PATIENCE, |l| l.contains(" udp_in=50 ")
-            && l.contains(" udp_dropped=44 ")),
+            && l.contains(" udp_dropped=44 ")
+            && l.ends_with(" udp_queued=984")),
         "{}",
         server.stderr()
     );

@@ -146,10 +146,16 @@ impl ReplyQueue {
         self.items.len()
     }
 
-    /// Queue a reply; `false` (and nothing queued) when it does not fit.
-    pub fn push(&mut self, to: SocketAddr, data: &[u8]) -> bool {
+    /// Bytes queued, book-keeping included.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Queue a reply; `false` (and nothing queued) when it does not fit
+    /// beside the `held` bytes of delayed replies, which share the cap.
+    pub fn push(&mut self, to: SocketAddr, data: &[u8], held: usize) -> bool {
         let cost = data.len() + ENTRY_OVERHEAD;
-        if self.bytes + cost > self.cap {
+        if self.bytes + held + cost > self.cap {
             return false;
         }
         self.bytes += cost;
@@ -257,9 +263,10 @@ impl Datagrams {
         self.endpoints.iter().map(|e| e.addr).collect()
     }
 
-    /// Bytes of replies queued on every socket now.
+    /// Bytes of replies queued or held back by `--delay` on every socket.
     pub fn queued(&self) -> usize {
-        self.endpoints.iter().map(|e| e.queue.bytes).sum()
+        let held = |e: &Endpoint| e.shaper.as_ref().map_or(0, |s| s.held_bytes());
+        self.endpoints.iter().map(|e| e.queue.bytes + held(e)).sum()
     }
 
     /// Stop serving UDP (at shutdown): what is still queued is given one
@@ -475,20 +482,24 @@ mod tests {
     #[test]
     fn the_reply_queue_is_bounded_even_for_empty_datagrams() {
         let mut q = ReplyQueue::new(3 * ENTRY_OVERHEAD + 10);
-        assert!(q.push(at(1), b"0123456789"));
-        assert!(q.push(at(2), b""));
-        assert!(q.push(at(3), b""));
-        assert!(!q.push(at(4), b""), "full: dropped, not queued");
+        assert!(q.push(at(1), b"0123456789", 0));
+        assert!(q.push(at(2), b"", 0));
+        assert!(q.push(at(3), b"", 0));
+        assert!(!q.push(at(4), b"", 0), "full: dropped, not queued");
         assert_eq!(q.len(), 3);
         assert_eq!(q.front(), Some((at(1), &b"0123456789"[..])));
         q.pop();
-        assert!(q.push(at(4), b""), "room again after a send");
+        assert!(q.push(at(4), b"", 0), "room again after a send");
         for _ in 0..3 {
             q.pop();
         }
         assert!(q.is_empty());
         assert_eq!(q.bytes, 0);
-        assert!(!ReplyQueue::new(0).push(at(1), b"x"), "0 means no queue");
+        assert!(!ReplyQueue::new(0).push(at(1), b"x", 0), "0 means no queue");
+        // Delayed replies held elsewhere share the cap.
+        let mut q = ReplyQueue::new(2 * ENTRY_OVERHEAD);
+        assert!(!q.push(at(1), b"", ENTRY_OVERHEAD + 1), "no room beside them");
+        assert!(q.push(at(1), b"", ENTRY_OVERHEAD));
     }
 
     #[test]

@@ -408,8 +408,8 @@ pub struct DatagramShaper {
     /// Replies waiting for their moment: (when, arrival number) -> reply.
     held: BTreeMap<(Instant, u64), Reply>,
     held_bytes: usize,
-    /// At most this many bytes held (`--udp-queue`); beyond, replies are
-    /// dropped and counted as overflow.
+    /// At most this many bytes held and queued together (`--udp-queue`);
+    /// beyond, replies are dropped and counted as overflow.
     cap: usize,
     arrivals: u64,
     /// The deadline this socket is filed under in the timer map.
@@ -447,8 +447,9 @@ impl DatagramShaper {
     }
 
     /// Judge the reply `data` to `to`, which arrived at `now`; delayed
-    /// copies are kept here until `due` hands them out.
-    pub fn admit(&mut self, to: SocketAddr, data: &[u8], now: Instant) -> Verdict {
+    /// copies are kept here until `due` hands them out. `queued` bytes of
+    /// replies already wait in the socket's send queue, under the same cap.
+    pub fn admit(&mut self, to: SocketAddr, data: &[u8], queued: usize, now: Instant) -> Verdict {
         let mut verdict = Verdict::default();
         if self.drop > 0.0 && self.rng.unit() < self.drop {
             verdict.dropped = true;
@@ -462,7 +463,7 @@ impl DatagramShaper {
         };
         for _ in 0..copies {
             let cost = data.len() + ENTRY_OVERHEAD;
-            if self.held_bytes + cost > self.cap {
+            if self.held_bytes + queued + cost > self.cap {
                 verdict.overflowed += 1;
                 continue;
             }
@@ -487,6 +488,11 @@ impl DatagramShaper {
 
     pub fn next_wake(&self) -> Option<Instant> {
         self.held.keys().next().map(|&(at, _)| at)
+    }
+
+    /// Bytes held for later, book-keeping included.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
     }
 }
 
@@ -742,7 +748,7 @@ mod tests {
         let mut s = DatagramShaper::for_socket(&c, 0, 1 << 20).expect("shaper");
         let (mut dropped, mut duplicated) = (0, 0);
         for _ in 0..1000 {
-            let v = s.admit(to, b"x", t0);
+            let v = s.admit(to, b"x", 0, t0);
             assert_eq!(v.now, 0, "delayed: nothing leaves at once");
             dropped += usize::from(v.dropped);
             duplicated += usize::from(v.duplicated);
@@ -772,10 +778,14 @@ mod tests {
         let mut s = DatagramShaper::for_socket(&c, 0, 3 * (100 + ENTRY_OVERHEAD)).expect("shaper");
         let now = Instant::now();
         for _ in 0..3 {
-            assert_eq!(s.admit(to, &[0; 100], now).overflowed, 0);
+            assert_eq!(s.admit(to, &[0; 100], 0, now).overflowed, 0);
         }
-        assert_eq!(s.admit(to, &[0; 100], now).overflowed, 1);
+        assert_eq!(s.admit(to, &[0; 100], 0, now).overflowed, 1);
         assert!(s.due(None).is_some());
+        // Replies waiting in the send queue take from the same budget.
+        let queued = 100 + ENTRY_OVERHEAD;
+        assert_eq!(s.admit(to, &[0; 100], queued, now).overflowed, 1);
+        assert_eq!(s.admit(to, &[0; 100], 0, now).overflowed, 0);
     }
 
     #[test]

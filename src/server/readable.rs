@@ -269,7 +269,8 @@ pub fn receive_datagrams(
         let copies = match endpoint.shaper.as_deref_mut() {
             None => 1,
             Some(shaper) => {
-                let verdict = shaper.admit(from, &buf[..n], now);
+                let queued = endpoint.queue.bytes();
+                let verdict = shaper.admit(from, &buf[..n], queued, now);
                 counters.fault_dropped += u64::from(verdict.dropped);
                 counters.fault_duplicated += u64::from(verdict.duplicated);
                 counters.overflowed += verdict.overflowed as u64;

@@ -124,7 +124,10 @@ pub fn send_datagram(
             Sent::Later => {}
         }
     }
-    if !endpoint.queue.push(to, data) {
+    // Held replies share the cap (none while they are being released: each
+    // moves from one to the other).
+    let held = endpoint.shaper.as_ref().map_or(0, |s| s.held_bytes());
+    if !endpoint.queue.push(to, data, held) {
         counters.overflowed += 1;
     }
 }
