@@ -161,4 +161,14 @@ fn a_chargen_client_that_hangs_up_is_not_a_failure() {
     let line =
         wait_stats(&server, |l| counter(l, "closed") == 3).expect("the server closes all three");
     assert_eq!(counter(&line, "failed"), 0, "{line}");
+    // The summary says what chargen did: it sent, it did not echo.
+    #[cfg(unix)]
+    {
+        let mut server = server;
+        server.signal("TERM");
+        assert!(server.wait_exit(PATIENCE).is_some_and(|s| s.success()));
+        let stderr = server.stderr();
+        assert!(stderr.contains(" bytes sent (0 received)"), "{stderr}");
+        assert!(!stderr.contains("echoed"), "{stderr}");
+    }
 }

@@ -166,6 +166,7 @@ pub struct Summary {
     pub uptime: Duration,
     /// Connections still open at the shutdown deadline (closed unflushed).
     pub cut_off: usize,
+    pub service: ServiceMode,
 }
 
 impl fmt::Display for Summary {
@@ -173,11 +174,16 @@ impl fmt::Display for Summary {
         let s = &self.stats;
         write!(
             f,
-            "stopped after {:.1} s: {} connections served, {} bytes echoed ({} received), \
+            "stopped after {:.1} s: {} connections served, {} bytes {} ({} received), \
              peak {} concurrent, {} closed idle, {} failed",
             self.uptime.as_secs_f64(),
             s.accepted,
             s.bytes_out,
+            if self.service.echoes() {
+                "echoed"
+            } else {
+                "sent"
+            },
             s.bytes_in,
             s.peak_connections,
             s.idle_closed,
@@ -330,7 +336,11 @@ impl Server {
         if config.faults.is_active() {
             log::info!("injecting faults: {}", config.faults);
         }
-        if serve_udp && config.service.echoes() {
+        if !serve_udp {
+            if config.udp || config.udp_only {
+                log::warn!("chargen is served on TCP only: --udp ignored (over UDP it is a reflection amplifier)");
+            }
+        } else if config.service.echoes() {
             log::info!(
                 "udp {}: replies queue up to {} bytes per socket; sources below port 1024 {}",
                 config.service.name(),
@@ -341,8 +351,6 @@ impl Server {
                     "refused"
                 }
             );
-        } else if config.udp {
-            log::warn!("chargen is served on TCP only: --udp ignored (over UDP it is a reflection amplifier)");
         }
         let now = Instant::now();
         Ok(Server {
@@ -912,6 +920,7 @@ impl Server {
             stats: self.stats.clone(),
             uptime: self.started.elapsed(),
             cut_off,
+            service: self.config.service,
         }
     }
 }
