@@ -128,34 +128,31 @@ impl FaultConfig {
     }
 }
 
-/// One line for the startup log: `delay 100ms±20ms, bandwidth 1048576 B/s, ...`.
+/// One line for the startup log, TCP faults first with the share of
+/// connections they apply to, then the UDP ones, which judge every datagram:
+/// `delay 100ms±20ms, reset after 1024 B on 10% of connections; udp: drop
+/// 5.0% of datagrams (seed 42)`.
 impl fmt::Display for FaultConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts = Vec::new();
+        let mut tcp = Vec::new();
         if let Some(d) = self.delay {
             if d.jitter.is_zero() {
-                parts.push(format!("delay {:?}", d.base));
+                tcp.push(format!("delay {:?}", d.base));
             } else {
-                parts.push(format!("delay {:?}±{:?}", d.base, d.jitter));
+                tcp.push(format!("delay {:?}±{:?}", d.base, d.jitter));
             }
         }
         if let Some(rate) = self.bandwidth {
-            parts.push(format!("bandwidth {rate} B/s"));
+            tcp.push(format!("bandwidth {rate} B/s"));
         }
         if let Some(s) = self.slice {
-            parts.push(format!(
+            tcp.push(format!(
                 "slices of {}±{} B every {:?}",
                 s.size, s.var, s.gap
             ));
         }
         if let Some(rate) = self.slow_read {
-            parts.push(format!("slow read {rate} B/s"));
-        }
-        if let Some(p) = self.drop {
-            parts.push(format!("udp drop {:.1}%", p * 100.0));
-        }
-        if let Some(p) = self.duplicate {
-            parts.push(format!("udp duplicate {:.1}%", p * 100.0));
+            tcp.push(format!("slow read {rate} B/s"));
         }
         for (at, what) in [
             (self.close_after, "close"),
@@ -163,16 +160,25 @@ impl fmt::Display for FaultConfig {
             (self.stall_after, "stall"),
         ] {
             if let Some(at) = at {
-                parts.push(format!("{what} after {at} B"));
+                tcp.push(format!("{what} after {at} B"));
             }
         }
-        write!(
-            f,
-            "{} on {:.0}% of connections (seed {})",
-            parts.join(", "),
-            self.ratio * 100.0,
-            self.seed
-        )
+        let mut udp = Vec::new();
+        if let Some(p) = self.drop {
+            udp.push(format!("drop {:.1}%", p * 100.0));
+        }
+        if let Some(p) = self.duplicate {
+            udp.push(format!("duplicate {:.1}%", p * 100.0));
+        }
+        if !tcp.is_empty() {
+            let share = self.ratio * 100.0;
+            write!(f, "{} on {share:.0}% of connections", tcp.join(", "))?;
+        }
+        if !udp.is_empty() {
+            let gap = if tcp.is_empty() { "" } else { "; " };
+            write!(f, "{gap}udp: {} of datagrams", udp.join(", "))?;
+        }
+        write!(f, " (seed {})", self.seed)
     }
 }
 
@@ -763,6 +769,27 @@ mod tests {
         assert_eq!(released, 1000 - dropped + duplicated);
         assert_eq!(s.held_bytes, 0);
         assert!(DatagramShaper::for_socket(&config(), 0, 1).is_none());
+    }
+
+    #[test]
+    fn the_log_line_says_what_the_ratio_applies_to() {
+        let c = FaultConfig {
+            reset_after: Some(1024),
+            drop: Some(0.05),
+            ratio: 0.1,
+            seed: 42,
+            ..config()
+        };
+        assert_eq!(
+            c.to_string(),
+            "reset after 1024 B on 10% of connections; udp: drop 5.0% of datagrams (seed 42)"
+        );
+        let udp_only = FaultConfig {
+            drop: Some(1.0),
+            ratio: 0.0,
+            ..config()
+        };
+        assert!(!udp_only.to_string().contains("connections"), "{udp_only}");
     }
 
     #[test]
