@@ -123,6 +123,20 @@ fn write_stdout(bytes: &[u8]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The second interrupt: exit 130 now. Say why on stderr, but never wait
+/// long for it: stderr may be a full pipe nobody reads, and the loop may be
+/// stuck writing to it (holding its lock), which is why the user pressed
+/// Ctrl-C twice.
+fn leave_at_once() -> ! {
+    let (said, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        eprintln!("pollmux: second interrupt, exiting without draining");
+        let _ = said.send(());
+    });
+    let _ = heard.recv_timeout(Duration::from_millis(200));
+    std::process::exit(130);
+}
+
 fn serve(config: &Config) -> Result<ExitCode> {
     let mut server = Server::bind(config)?;
 
@@ -137,8 +151,7 @@ fn serve(config: &Config) -> Result<ExitCode> {
         if first.set(now).is_ok() {
             handle.shutdown();
         } else if first.get().is_some_and(|&at| now - at >= ECHO_WINDOW) {
-            eprintln!("pollmux: second interrupt, exiting without draining");
-            std::process::exit(130);
+            leave_at_once();
         }
     })
     .map_err(|e| format!("cannot install the signal handler: {e}"))?;

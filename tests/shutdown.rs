@@ -483,3 +483,73 @@ fn a_doubled_sigterm_still_drains() {
     let echoed = format!("{} bytes echoed", got + b"accepted?".len());
     assert!(stderr.contains(&echoed), "{stderr}");
 }
+
+/// stderr is a pipe nobody reads: once it is full the loop blocks writing a
+/// log line, and no drain can happen. The second interrupt must still end
+/// the process at once with 130, even though its own message cannot be
+/// written either.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_second_interrupt_exits_even_with_stderr_stuck() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+
+    let mut child = util::pollmux()
+        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+        .args(["--stats-interval", "1ms"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped()) // never read
+        .spawn()
+        .expect("spawn");
+    let kill = |sig: &str, pid: u32| {
+        let ok = std::process::Command::new("kill")
+            .args([format!("-{sig}"), pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{sig} {pid}");
+    };
+    let pid = child.id();
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("listening line");
+    assert!(first.starts_with("listening on"), "{first}");
+    // Wait (bounded) until the main thread is blocked on the full pipe. A
+    // kernel that hides wait channels shows "0": then allow 2 s, in which
+    // 1 ms stats lines fill a 64 KiB pipe several times over.
+    let started = Instant::now();
+    let wchan = || std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    loop {
+        let now = wchan();
+        if now.contains("pipe") {
+            break;
+        }
+        let hidden = now.is_empty() || now == "0";
+        if hidden && started.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+        assert!(started.elapsed() < util::PATIENCE, "never blocked: {now}");
+        thread::sleep(Duration::from_millis(10));
+    }
+    kill("TERM", pid);
+    // Further apart than a copy of the same signal (100 ms).
+    thread::sleep(Duration::from_millis(150));
+    kill("TERM", pid);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(130), "{status:?}");
+}
