@@ -334,11 +334,25 @@ fn stall_after_goes_silent_but_stays_open() {
     }
     // `--idle-timeout` reclaims a black hole the client has abandoned, with
     // a clean close.
-    let server = Server::start(&["--stall-after", "10", "--idle-timeout", "300ms"]);
+    let server = Server::start(&[
+        "--stall-after",
+        "10",
+        "--idle-timeout",
+        "300ms",
+        "--stats-interval",
+        "50ms",
+    ]);
     let mut stream = connect(server.addr());
-    util::send_and_half_close(&mut stream, &[3u8; 50]);
+    stream.write_all(&[3u8; 10]).expect("send");
     assert_eq!(read_n(&mut stream, 10), vec![3u8; 10]);
+    util::send_and_half_close(&mut stream, &[4u8; 40]);
     assert_eq!(wait_closed(&mut stream, util::PATIENCE), Some(Closed::Eof));
+    // What the black hole swallowed was received all the same.
+    assert!(
+        server.wait_for_stderr_line(util::PATIENCE, |l| l.contains(" bytes_in=50 ")),
+        "{}",
+        server.stderr()
+    );
 }
 
 /// `--idle-timeout` shorter than a fault's hold: the echo the server holds

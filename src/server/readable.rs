@@ -101,6 +101,7 @@ pub fn discard(conn: &mut Connection, buf: &mut [u8], stats: &mut Stats) -> io::
     let (dropped, eof) = drop_input(conn, buf)?;
     conn.discarded += dropped;
     stats.discarded += dropped;
+    stats.bytes_in += dropped;
     Ok(eof)
 }
 
