@@ -103,7 +103,9 @@ pub enum Refused {
 /// Whether a datagram from `from` may be answered by the socket bound to
 /// `local`. Two echo services must never be able to bounce one packet
 /// between them forever, and a spoofed source must not turn us into an
-/// amplifier for a well-known service's port.
+/// amplifier for a well-known service's port. What no port check can catch
+/// is a second echo server on an arbitrary high port (README, "Loop
+/// guard"): its echo of our echo looks like a client repeating itself.
 pub fn check_source(from: SocketAddr, local: SocketAddr, allow_low: bool) -> Result<(), Refused> {
     let port = from.port();
     if port == 0 {
@@ -498,7 +500,10 @@ mod tests {
         assert!(!ReplyQueue::new(0).push(at(1), b"x", 0), "0 means no queue");
         // Delayed replies held elsewhere share the cap.
         let mut q = ReplyQueue::new(2 * ENTRY_OVERHEAD);
-        assert!(!q.push(at(1), b"", ENTRY_OVERHEAD + 1), "no room beside them");
+        assert!(
+            !q.push(at(1), b"", ENTRY_OVERHEAD + 1),
+            "no room beside them"
+        );
         assert!(q.push(at(1), b"", ENTRY_OVERHEAD));
     }
 
