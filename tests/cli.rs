@@ -515,3 +515,28 @@ fn an_option_that_needs_another_names_itself_and_its_variable() {
     );
     util::assert_echo(&mut util::connect(server.addr()), b"seeded");
 }
+
+/// More bench threads than connections is bad input: a usage error (exit
+/// 2), over TCP and UDP, that names the variable it came from.
+#[test]
+fn more_threads_than_connections_is_a_usage_error() {
+    let port = util::closed_port().to_string();
+    for udp in [&[][..], &["--udp"]] {
+        let args = [&["bench", "-p", &port, "-T", "4", "-c", "2"][..], udp].concat();
+        let out = util::run_pollmux(&args);
+        assert_usage_error(
+            &out,
+            &[
+                "'--threads",
+                "'--connections",
+                "each thread needs a connection",
+            ],
+        );
+        assert!(!out.stderr.contains("(from"), "{out}");
+    }
+    let out = run_with_env(
+        &[("POLLMUX_BENCH_THREADS", "4")],
+        &["bench", "-p", &port, "-c", "2"],
+    );
+    assert_usage_error(&out, &["'--threads", "(from POLLMUX_BENCH_THREADS)"]);
+}

@@ -172,8 +172,17 @@ impl BenchArgs {
         given.require("max_loss", true, self.udp, "'--udp'")
     }
 
-    /// `--size` with `--udp`, once settled: a usage error.
+    /// Values that do not fit together, once settled: a usage error.
     pub fn problem(&self, given: &Given) -> Option<String> {
+        if self.threads > self.connections {
+            return Some(format!(
+                "invalid value '{}' for {}: each thread needs a connection, and {} is {}",
+                self.threads,
+                given.name("threads"),
+                given.name("connections"),
+                self.connections,
+            ));
+        }
         // `--size` must hold the datagram header and fit one datagram.
         let range = udp::HEADER..=crate::cli::MAX_DATAGRAM;
         (self.udp && !range.contains(&self.size)).then(|| {
@@ -308,6 +317,7 @@ impl Plan {
 }
 
 fn plan(args: &BenchArgs) -> Result<Plan, Box<dyn Error>> {
+    // The command line refuses this first, as a usage error (`problem`).
     if args.threads > args.connections {
         return Err(format!(
             "--threads {} is more than --connections {}: each thread needs a connection",
