@@ -540,3 +540,23 @@ fn more_threads_than_connections_is_a_usage_error() {
     );
     assert_usage_error(&out, &["'--threads", "(from POLLMUX_BENCH_THREADS)"]);
 }
+
+/// A bad value's `(from POLLMUX_...)` names the variable it came from: not
+/// that of a flag whose name starts the same (`--udp`, `--udp-queue`), nor
+/// one set but overridden by a short flag on the command line.
+#[test]
+fn a_bad_value_names_the_right_variable() {
+    let out = run_with_env(
+        &[("POLLMUX_UDP", "1"), ("POLLMUX_UDP_QUEUE", "lots")],
+        &["serve"],
+    );
+    assert_usage_error(&out, &["lots", "(from POLLMUX_UDP_QUEUE)"]);
+    assert!(!out.stderr.contains("(from POLLMUX_UDP)"), "{out}");
+
+    let out = run_with_env(&[("POLLMUX_PORT", "7")], &["serve", "-p", "http"]);
+    assert_usage_error(&out, &["http"]);
+    assert!(
+        !out.stderr.contains("(from"),
+        "-p is on the command line\n{out}"
+    );
+}
