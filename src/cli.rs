@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::server::faults::{FaultConfig, Slice, Spread};
 
@@ -100,10 +102,6 @@ pub enum AtLimit {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("fault").multiple(true).args([
-    "delay", "bandwidth", "slice", "slow_read", "close_after", "reset_after", "stall_after",
-    "drop", "duplicate",
-])))]
 pub struct ServeArgs {
     /// Host to listen on; every address it resolves to is bound ("::" also serves IPv4).
     #[arg(long, env = "POLLMUX_HOST", default_value = "localhost")]
@@ -155,7 +153,7 @@ pub struct ServeArgs {
     pub udp: bool,
 
     /// Serve UDP only, no TCP.
-    #[arg(long, env = "POLLMUX_UDP_ONLY", conflicts_with = "udp", help_heading = "Services", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "POLLMUX_UDP_ONLY", help_heading = "Services", value_parser = BoolishValueParser::new())]
     pub udp_only: bool,
 
     /// Bytes of UDP replies that may wait while the socket will not take them; beyond it they are dropped and counted.
@@ -198,7 +196,7 @@ pub struct ServeArgs {
 
     /// Pause between --slice pieces.
     #[arg(long, env = "POLLMUX_SLICE_DELAY", default_value = "10ms", value_parser = parse_duration,
-          requires = "slice", help_heading = "Fault injection")]
+          help_heading = "Fault injection")]
     pub slice_delay: Duration,
 
     /// Read from each client at most this many bytes per second (backpressure).
@@ -228,18 +226,13 @@ pub struct ServeArgs {
 
     /// Give the faults to this fraction of TCP connections only (0 to 1).
     #[arg(long, env = "POLLMUX_FAULT_RATIO", default_value = "1", value_parser = parse_ratio,
-          requires = "fault", help_heading = "Fault injection")]
+          help_heading = "Fault injection")]
     pub fault_ratio: f64,
 
     /// Seed for choosing the connections and for jitter: the same seed
     /// chooses the same connections (by accept order) on every run
     /// [default: random, logged at startup].
-    #[arg(
-        long,
-        env = "POLLMUX_SEED",
-        requires = "fault",
-        help_heading = "Fault injection"
-    )]
+    #[arg(long, env = "POLLMUX_SEED", help_heading = "Fault injection")]
     pub seed: Option<u64>,
 }
 
@@ -263,6 +256,29 @@ impl ServeArgs {
             ratio: self.fault_ratio,
             seed: self.seed.unwrap_or_else(random_seed),
         }
+    }
+
+    /// Settle the options that conflict or depend on each other, by where
+    /// their values came from (see [`Given`]): `--udp-only` and `--udp`;
+    /// `--slice-delay` needs `--slice`; `--fault-ratio` and `--seed` need
+    /// a fault flag.
+    pub fn settle(&mut self, given: &Given) -> Result<(), clap::Error> {
+        match given.conflict(("udp_only", self.udp_only), ("udp", self.udp))? {
+            Some(Overridden::First) => self.udp_only = false,
+            Some(Overridden::Second) => self.udp = false,
+            None => {}
+        }
+        given.require(
+            "slice_delay",
+            true,
+            self.slice.is_some(),
+            "'--slice <SLICE>'",
+        )?;
+        let fault = self.faults().is_active();
+        for id in ["fault_ratio", "seed"] {
+            given.require(id, true, fault, FAULT_FLAGS)?;
+        }
+        Ok(())
     }
 
     /// Combinations clap cannot express; the message becomes a usage error.
@@ -310,6 +326,10 @@ impl ServeArgs {
         Ok(())
     }
 }
+
+/// What `--fault-ratio` and `--seed` act on.
+const FAULT_FLAGS: &str = "a fault flag (--delay, --bandwidth, --slice, --slow-read, \
+                           --close-after, --reset-after, --stall-after, --drop or --duplicate)";
 
 /// A seed that differs from run to run (the startup log shows it).
 fn random_seed() -> u64 {
@@ -360,10 +380,30 @@ pub struct ClientArgs {
 pub const MAX_DATAGRAM: usize = 65_507;
 
 impl Cli {
+    /// Parse the command line and the `POLLMUX_*` variables, then settle and
+    /// check the combinations of options: every problem is a usage error
+    /// (exit 2) like any other bad value.
+    pub fn try_parse_checked() -> Result<Cli, clap::Error> {
+        Cli::try_parse_checked_from(std::env::args_os())
+    }
+
+    /// [`Cli::try_parse_checked`] with these arguments (and the process's
+    /// environment).
+    pub fn try_parse_checked_from<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Cli::command().try_get_matches_from(args)?;
+        Cli::from_arg_matches(&matches)?.check(&matches)
+    }
+
     /// The checks that involve more than one flag, as usage errors (exit 2)
     /// like any other bad value.
-    pub fn check(self) -> Result<Cli, clap::Error> {
-        let problem = match &self.command {
+    pub fn check(mut self, matches: &ArgMatches) -> Result<Cli, clap::Error> {
+        let mut command = Cli::command();
+        command.build();
+        let problem = match &mut self.command {
             Command::Client(args) if args.udp && args.message.len() > MAX_DATAGRAM => {
                 Some(format!(
                 "invalid value for '--message <MESSAGE>': {} bytes do not fit one UDP datagram \
@@ -371,17 +411,126 @@ impl Cli {
                 args.message.len()
             ))
             }
-            Command::Bench(args) => args.udp_problem(),
-            Command::Serve(args) => args.check().err(),
+            Command::Bench(args) => {
+                let given = Given::new(&command, matches, "bench");
+                args.settle(&given)?;
+                args.problem(&given)
+            }
+            Command::Serve(args) => {
+                args.settle(&Given::new(&command, matches, "serve"))?;
+                args.check().err()
+            }
             _ => None,
         };
         match problem {
-            Some(message) => {
-                use clap::CommandFactory;
-                Err(Cli::command().error(clap::error::ErrorKind::ValueValidation, message))
-            }
+            Some(message) => Err(usage(ErrorKind::ValueValidation, message)),
             None => Ok(self),
         }
+    }
+}
+
+/// A usage error (exit 2) in clap's form.
+fn usage(kind: ErrorKind, message: String) -> clap::Error {
+    Cli::command().error(kind, message)
+}
+
+/// Where the values of one subcommand's options came from: the command
+/// line, a `POLLMUX_*` variable or the default. Options that cannot be used
+/// together, or that need another, are settled here rather than by clap's
+/// `conflicts_with` and `requires`, which count a switch whose variable is
+/// `false` as given, and cannot let the command line override a variable.
+pub struct Given<'a> {
+    /// The subcommand's definition (built): flag names and variables.
+    command: Option<&'a clap::Command>,
+    matches: Option<&'a ArgMatches>,
+}
+
+/// Of two options that cannot be used together, the one to switch off:
+/// the one set by a variable, when the other is on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overridden {
+    First,
+    Second,
+}
+
+impl<'a> Given<'a> {
+    /// Subcommand `name` of `command` (built) as `matches` has it.
+    pub fn new(command: &'a clap::Command, matches: &'a ArgMatches, name: &str) -> Given<'a> {
+        Given {
+            command: command.find_subcommand(name),
+            matches: matches.subcommand_matches(name),
+        }
+    }
+
+    /// Where option `id` came from if it is in effect (`on`: a switch that
+    /// is true, or an option that has a value); `None` for a default or a
+    /// switch that is off (its variable is `false`, `0`, `no` or `off`).
+    pub fn source(&self, id: &str, on: bool) -> Option<ValueSource> {
+        match self.matches?.value_source(id)? {
+            ValueSource::DefaultValue => None,
+            source => on.then_some(source),
+        }
+    }
+
+    /// `'--flag <VALUE>'` as clap writes it, followed by `(from POLLMUX_...)`
+    /// when its value came from that variable.
+    pub fn name(&self, id: &str) -> String {
+        let arg = self
+            .command
+            .and_then(|c| c.get_arguments().find(|a| a.get_id() == id));
+        let mut name = match arg {
+            Some(arg) => format!("'{arg}'"),
+            None => format!("'{id}'"),
+        };
+        let from_env = self
+            .matches
+            .and_then(|m| m.value_source(id))
+            .is_some_and(|source| source == ValueSource::EnvVariable);
+        if let Some(env) = arg.and_then(clap::Arg::get_env).filter(|_| from_env) {
+            name += &format!(" (from {})", env.to_string_lossy());
+        }
+        name
+    }
+
+    /// Two options that cannot be used together, each `(id, on)`: when both
+    /// are in effect, the command line overrides a variable (the option to
+    /// switch off is returned); both on the command line, or both from
+    /// variables, is a usage error.
+    pub fn conflict(
+        &self,
+        first: (&str, bool),
+        second: (&str, bool),
+    ) -> Result<Option<Overridden>, clap::Error> {
+        let (Some(a), Some(b)) = (
+            self.source(first.0, first.1),
+            self.source(second.0, second.1),
+        ) else {
+            return Ok(None);
+        };
+        match (a, b) {
+            (ValueSource::EnvVariable, ValueSource::CommandLine) => Ok(Some(Overridden::First)),
+            (ValueSource::CommandLine, ValueSource::EnvVariable) => Ok(Some(Overridden::Second)),
+            _ => Err(usage(
+                ErrorKind::ArgumentConflict,
+                format!(
+                    "the argument {} cannot be used with {}",
+                    self.name(first.0),
+                    self.name(second.0)
+                ),
+            )),
+        }
+    }
+
+    /// Option `id` (`on` as for [`Given::source`]) needs `what`, which is
+    /// there if `met`: a usage error otherwise, from wherever `id` came.
+    pub fn require(&self, id: &str, on: bool, met: bool, what: &str) -> Result<(), clap::Error> {
+        if met || self.source(id, on).is_none() {
+            return Ok(());
+        }
+        Err(usage(
+            ErrorKind::MissingRequiredArgument,
+            format!("the argument {} requires {what}", self.name(id)),
+        ))
     }
 }
 

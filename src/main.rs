@@ -6,14 +6,14 @@ use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use pollmux::cli::{Cli, Command};
 use pollmux::server::{Config, Server};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse().and_then(Cli::check) {
+    let cli = match Cli::try_parse_checked() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };
@@ -58,18 +58,32 @@ fn usage_error(err: clap::Error) -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = Cli::command();
     let sub = args.iter().find_map(|arg| command.find_subcommand(arg));
-    // A value that came from a POLLMUX_* variable, not the command line.
+    // A value that came from a POLLMUX_* variable, not the command line
+    // (the checks after parsing name the variables themselves).
+    let named =
+        |long: &str| what.contains(&format!("'--{long}'")) || what.contains(&format!("'--{long} "));
+    let on_command_line = |long: &str, short: Option<char>| {
+        args.iter().any(|a| {
+            a == &format!("--{long}")
+                || a.starts_with(&format!("--{long}="))
+                || short.is_some_and(|s| {
+                    a.len() > 1
+                        && !a.starts_with("--")
+                        && a.strip_prefix('-')
+                            .is_some_and(|flags| flags.starts_with(s))
+                })
+        })
+    };
     let from_env = sub
         .into_iter()
         .flat_map(|sub| sub.get_arguments())
         .chain(command.get_arguments())
-        .filter_map(|arg| Some((arg.get_long()?, arg.get_env()?)))
-        .find(|(long, env)| {
-            what.contains(&format!("'--{long}"))
-                && std::env::var_os(env).is_some()
-                && !args.iter().any(|a| a.starts_with(&format!("--{long}")))
+        .filter(|_| !what.contains("(from POLLMUX_"))
+        .filter_map(|arg| Some((arg.get_long()?, arg.get_short(), arg.get_env()?)))
+        .find(|(long, short, env)| {
+            named(long) && std::env::var_os(env).is_some() && !on_command_line(long, *short)
         })
-        .map(|(_, env)| format!(" (from {})", env.to_string_lossy()))
+        .map(|(_, _, env)| format!(" (from {})", env.to_string_lossy()))
         .unwrap_or_default();
     let help = sub.map_or_else(
         || "pollmux --help".to_owned(),

@@ -449,3 +449,52 @@ fn measure_datagrams_per_second() {
         );
     }
 }
+
+/// `serve --udp-only` killed mid-run: every connection then meets the
+/// closed port and ends with an error, and (as with TCP) each of them counts
+/// as ended early, with what was verified on it before.
+#[test]
+fn a_killed_server_ends_every_connection_early() {
+    let server = util::Server::start(&["--udp-only", "--stats-interval", "20ms"]);
+    let addr = server.udp_addr();
+    let bench = std::thread::spawn(move || {
+        bench(
+            addr,
+            &[
+                "--connections",
+                "4",
+                "--size",
+                "64",
+                "--warmup",
+                "0",
+                "--duration",
+                "30",
+                "--stall-timeout",
+                "0.3",
+                "--json",
+            ],
+        )
+    });
+    // The server's stats show the load arriving: kill it then (SIGKILL on
+    // drop), while every connection has datagrams in flight.
+    let loaded = server.wait_for_stderr_line(util::PATIENCE, |line| {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix("udp_in="))
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= 100)
+    });
+    assert!(loaded, "no load reached the server\n{}", server.stderr());
+    drop(server);
+    let out = bench.join().expect("bench thread");
+    assert_eq!(out.code(), 1, "{out}");
+    let json = util::bench_json(&out);
+    assert_eq!(json["connections"], 4, "{out}");
+    assert_eq!(json["errors"], 4, "{out}");
+    assert_eq!(
+        json["ended_early"], 4,
+        "every connection ended early\n{out}"
+    );
+    let messages = json["messages_before_fault"].as_u64().expect("int");
+    assert!(messages > 0, "echoes were verified before the kill\n{out}");
+    assert_eq!(json["bytes_before_fault"], messages * 64, "{out}");
+}

@@ -275,3 +275,288 @@ fn generated_output_into_a_closed_pipe_does_not_panic() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+// ------------------------------------- options from variables and the command line
+
+/// `pollmux ARGS` with the `POLLMUX_*` variables `env`, run to completion.
+fn run_with_env(env: &[(&str, &str)], args: &[&str]) -> util::Finished {
+    let mut cmd = util::pollmux();
+    cmd.args(args).envs(env.iter().copied());
+    util::run(cmd, util::PATIENCE)
+}
+
+/// `pollmux serve --port 0 --host 127.0.0.1 ARGS` with `env`, once it listens.
+fn serve_with_env(env: &[(&str, &str)], args: &[&str]) -> Server {
+    let mut cmd = util::pollmux();
+    cmd.args(["serve", "--port", "0", "--host", "127.0.0.1"])
+        .args(args)
+        .envs(env.iter().copied());
+    Server::spawn(cmd, 1)
+}
+
+/// `pollmux bench` at `addr` with `env` and `args`: a short verified run.
+fn bench_with_env(
+    addr: std::net::SocketAddr,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> util::Finished {
+    let mut cmd = util::pollmux();
+    cmd.envs(env.iter().copied());
+    let short = [
+        "--connections",
+        "2",
+        "--warmup",
+        "0",
+        "--stall-timeout",
+        "5",
+    ];
+    util::bench_with(cmd, addr, &[&short[..], args].concat())
+}
+
+/// A usage error: exit 2, one `pollmux:` line naming each of `names`.
+fn assert_usage_error(out: &util::Finished, names: &[&str]) {
+    assert_eq!(out.code(), 2, "{out}");
+    out.assert_one_error_line();
+    for name in names {
+        assert!(out.stderr.contains(name), "should name `{name}`\n{out}");
+    }
+    assert!(out.stdout.is_empty(), "nothing on stdout\n{out}");
+}
+
+/// A switch whose variable is false (`false`, `0`, `no`, `off`) is off:
+/// it conflicts with nothing (clap counted it as given).
+#[test]
+fn a_switch_whose_variable_is_false_conflicts_with_nothing() {
+    for off in ["false", "0", "no", "off"] {
+        let server = serve_with_env(&[("POLLMUX_UDP", off)], &["--udp-only"]);
+        assert!(
+            server.addrs.is_empty() && server.udp_addrs.len() == 1,
+            "POLLMUX_UDP={off} --udp-only: UDP alone\n{}",
+            server.stdout()
+        );
+    }
+    let server = serve_with_env(&[("POLLMUX_UDP", "0"), ("POLLMUX_UDP_ONLY", "1")], &[]);
+    assert!(server.addrs.is_empty() && server.udp_addrs.len() == 1);
+
+    let server = Server::start(&["--udp"]);
+    let off = [("POLLMUX_BENCH_UDP", "0")];
+    for args in [
+        &["--half-close", "-n", "10"][..],
+        &["--idle", "2", "-n", "10"],
+    ] {
+        let out = bench_with_env(server.addr(), &off, args);
+        assert_eq!(out.code(), 0, "POLLMUX_BENCH_UDP=0 {args:?}\n{out}");
+        assert!(out.stderr.is_empty(), "{out}");
+    }
+    let off = [
+        ("POLLMUX_BENCH_HALF_CLOSE", "0"),
+        ("POLLMUX_BENCH_IDLE", "0"),
+    ];
+    let out = bench_with_env(
+        server.udp_addr(),
+        &off,
+        &["--udp", "-n", "10", "--size", "64"],
+    );
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(out.stdout.contains("UDP, closed loop"), "{out}");
+
+    // Nor does a false --udp satisfy --max-loss.
+    let out = run_with_env(
+        &[("POLLMUX_BENCH_UDP", "off")],
+        &["bench", "--max-loss", "0.1"],
+    );
+    assert_usage_error(&out, &["'--max-loss", "requires '--udp'"]);
+}
+
+/// Of two options that cannot be used together, the one on the command
+/// line wins and the variable of the other is ignored.
+#[test]
+fn the_command_line_overrides_a_conflicting_variable() {
+    let server = serve_with_env(&[("POLLMUX_UDP", "1")], &["--udp-only"]);
+    assert!(server.addrs.is_empty() && server.udp_addrs.len() == 1);
+    let server = serve_with_env(&[("POLLMUX_UDP_ONLY", "1")], &["--udp"]);
+    assert!(server.addrs.len() == 1 && server.udp_addrs.len() == 1);
+
+    let out = bench_with_env(
+        server.addr(),
+        &[("POLLMUX_BENCH_DURATION", "30")],
+        &["-n", "10"],
+    );
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(util::figure(&out, "messages"), 10, "-n wins\n{out}");
+
+    let out = bench_with_env(
+        server.addr(),
+        &[("POLLMUX_BENCH_MESSAGES", "1000000000")],
+        &["-t", "0.2"],
+    );
+    assert_eq!(out.code(), 0, "-t wins (else it runs for ever)\n{out}");
+
+    // --half-close or --idle on the command line: a TCP run, and the
+    // variables' --udp and its --max-loss are ignored.
+    let udp = [
+        ("POLLMUX_BENCH_UDP", "true"),
+        ("POLLMUX_BENCH_MAX_LOSS", "0.5"),
+    ];
+    for args in [
+        &["--half-close", "-n", "10"][..],
+        &["--idle", "2", "-n", "10"],
+    ] {
+        let out = bench_with_env(server.addr(), &udp, args);
+        assert_eq!(out.code(), 0, "{args:?}\n{out}");
+        assert!(!out.stdout.contains("UDP"), "{args:?}: TCP\n{out}");
+    }
+    // --udp on the command line: the variables' --half-close and --idle go.
+    let tcp = [
+        ("POLLMUX_BENCH_HALF_CLOSE", "1"),
+        ("POLLMUX_BENCH_IDLE", "2"),
+    ];
+    let out = bench_with_env(
+        server.udp_addr(),
+        &tcp,
+        &["--udp", "-n", "10", "--size", "64"],
+    );
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(out.stdout.contains("UDP, closed loop"), "{out}");
+}
+
+/// Both on the command line, or both from variables: a usage error that
+/// names both options (and both variables).
+#[test]
+fn conflicting_options_from_the_same_place_are_usage_errors() {
+    for (args, names) in [
+        (
+            &["serve", "--udp", "--udp-only"][..],
+            ["--udp-only'", "'--udp'"],
+        ),
+        (
+            &["bench", "-t", "5", "-n", "10"],
+            ["--duration", "--messages"],
+        ),
+        (
+            &["bench", "--udp", "--half-close"],
+            ["'--udp'", "--half-close"],
+        ),
+        (&["bench", "--udp", "--idle", "2"], ["'--udp'", "--idle"]),
+    ] {
+        let out = util::run_pollmux(args);
+        assert_usage_error(&out, &names);
+        assert!(!out.stderr.contains("(from"), "{out}");
+    }
+    for (env, sub) in [
+        (
+            &[("POLLMUX_UDP", "1"), ("POLLMUX_UDP_ONLY", "yes")][..],
+            "serve",
+        ),
+        (
+            &[
+                ("POLLMUX_BENCH_DURATION", "5"),
+                ("POLLMUX_BENCH_MESSAGES", "10"),
+            ],
+            "bench",
+        ),
+        (
+            &[
+                ("POLLMUX_BENCH_UDP", "1"),
+                ("POLLMUX_BENCH_HALF_CLOSE", "on"),
+            ],
+            "bench",
+        ),
+        (
+            &[("POLLMUX_BENCH_UDP", "1"), ("POLLMUX_BENCH_IDLE", "2")],
+            "bench",
+        ),
+    ] {
+        let out = run_with_env(env, &[sub]);
+        let names: Vec<String> = env.iter().map(|(var, _)| format!("(from {var})")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_usage_error(&out, &[&names[..], &["cannot be used with"]].concat());
+    }
+}
+
+/// `--seed`, `--fault-ratio` without a fault flag, `--slice-delay` without
+/// `--slice`: one line that names the option, and its variable if it came
+/// from one (not clap's list of the whole fault group).
+#[test]
+fn an_option_that_needs_another_names_itself_and_its_variable() {
+    for (env, args, names) in [
+        (
+            &[("POLLMUX_SEED", "5")][..],
+            &["serve"][..],
+            &["'--seed", "(from POLLMUX_SEED)", "fault flag"][..],
+        ),
+        (
+            &[("POLLMUX_FAULT_RATIO", "1")],
+            &["serve"],
+            &["'--fault-ratio", "(from POLLMUX_FAULT_RATIO)", "fault flag"],
+        ),
+        (&[], &["serve", "--seed", "5"], &["'--seed", "fault flag"]),
+        (
+            &[("POLLMUX_SLICE_DELAY", "5ms")],
+            &["serve"],
+            &["'--slice-delay", "(from POLLMUX_SLICE_DELAY)", "'--slice"],
+        ),
+        (
+            &[("POLLMUX_BENCH_MAX_LOSS", "0.1")],
+            &["bench"],
+            &["'--max-loss", "(from POLLMUX_BENCH_MAX_LOSS)", "'--udp'"],
+        ),
+    ] {
+        let out = run_with_env(env, args);
+        assert_usage_error(&out, names);
+        assert!(!out.stderr.contains("were not provided"), "{out}");
+    }
+    // With a fault flag (from a variable too) the seed is taken.
+    let server = serve_with_env(&[("POLLMUX_DELAY", "1ms"), ("POLLMUX_SEED", "5")], &[]);
+    assert!(
+        server.wait_for_stderr("(seed 5)", util::PATIENCE),
+        "{}",
+        server.stderr()
+    );
+    util::assert_echo(&mut util::connect(server.addr()), b"seeded");
+}
+
+/// More bench threads than connections is bad input: a usage error (exit
+/// 2), over TCP and UDP, that names the variable it came from.
+#[test]
+fn more_threads_than_connections_is_a_usage_error() {
+    let port = util::closed_port().to_string();
+    for udp in [&[][..], &["--udp"]] {
+        let args = [&["bench", "-p", &port, "-T", "4", "-c", "2"][..], udp].concat();
+        let out = util::run_pollmux(&args);
+        assert_usage_error(
+            &out,
+            &[
+                "'--threads",
+                "'--connections",
+                "each thread needs a connection",
+            ],
+        );
+        assert!(!out.stderr.contains("(from"), "{out}");
+    }
+    let out = run_with_env(
+        &[("POLLMUX_BENCH_THREADS", "4")],
+        &["bench", "-p", &port, "-c", "2"],
+    );
+    assert_usage_error(&out, &["'--threads", "(from POLLMUX_BENCH_THREADS)"]);
+}
+
+/// A bad value's `(from POLLMUX_...)` names the variable it came from: not
+/// that of a flag whose name starts the same (`--udp`, `--udp-queue`), nor
+/// one set but overridden by a short flag on the command line.
+#[test]
+fn a_bad_value_names_the_right_variable() {
+    let out = run_with_env(
+        &[("POLLMUX_UDP", "1"), ("POLLMUX_UDP_QUEUE", "lots")],
+        &["serve"],
+    );
+    assert_usage_error(&out, &["lots", "(from POLLMUX_UDP_QUEUE)"]);
+    assert!(!out.stderr.contains("(from POLLMUX_UDP)"), "{out}");
+
+    let out = run_with_env(&[("POLLMUX_PORT", "7")], &["serve", "-p", "http"]);
+    assert_usage_error(&out, &["http"]);
+    assert!(
+        !out.stderr.contains("(from"),
+        "-p is on the command line\n{out}"
+    );
+}

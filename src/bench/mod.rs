@@ -29,10 +29,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::builder::BoolishValueParser;
+use clap::parser::ValueSource;
 use clap::Args;
 use hdrhistogram::Histogram;
 
-use crate::cli::{parse_duration, parse_size};
+use crate::cli::{parse_duration, parse_size, Given, Overridden};
 use driver::{Counts, Note, ThreadResult};
 use fault::Failure;
 use progress::{Live, Progress};
@@ -66,8 +67,7 @@ pub struct BenchArgs {
     pub depth: u32,
 
     /// Measure for this long after the warmup (seconds, or 500ms, 2m) [default: 10].
-    #[arg(short = 't', long, env = "POLLMUX_BENCH_DURATION", value_parser = parse_positive_duration,
-          conflicts_with = "messages")]
+    #[arg(short = 't', long, env = "POLLMUX_BENCH_DURATION", value_parser = parse_positive_duration)]
     pub duration: Option<Duration>,
 
     /// Instead of a duration: measure this many messages in all (shared out over the connections).
@@ -128,24 +128,68 @@ pub struct BenchArgs {
     /// of a TCP stream; --size is the datagram size (16 to 65507 bytes). Loss,
     /// late echoes, duplicates, reordering and corruption are counted; an echo
     /// missing after --stall-timeout is lost and replaced.
-    #[arg(long, env = "POLLMUX_BENCH_UDP", conflicts_with_all = ["half_close", "idle"], value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "POLLMUX_BENCH_UDP", value_parser = BoolishValueParser::new())]
     pub udp: bool,
 
     /// With --udp: the fraction of datagrams that may be lost (0.01 = 1 %)
     /// before the run fails. Corruption always fails it.
     #[arg(long, env = "POLLMUX_BENCH_MAX_LOSS", default_value_t = 0.0,
-          value_parser = parse_fraction, requires = "udp")]
+          value_parser = parse_fraction)]
     pub max_loss: f64,
 }
 
 impl BenchArgs {
-    /// `--size` must hold the datagram header and fit one datagram.
-    pub fn udp_problem(&self) -> Option<String> {
+    /// Settle the options that conflict or depend on each other, by where
+    /// their values came from (see [`Given`]): `--duration` and
+    /// `--messages`; `--udp` and `--half-close` or `--idle`; `--max-loss`
+    /// needs `--udp`.
+    pub fn settle(&mut self, given: &Given) -> Result<(), clap::Error> {
+        let duration = ("duration", self.duration.is_some());
+        match given.conflict(duration, ("messages", self.messages.is_some()))? {
+            Some(Overridden::First) => self.duration = None,
+            Some(Overridden::Second) => self.messages = None,
+            None => {}
+        }
+        let mut udp_overridden = false;
+        let tcp_only = [("half_close", self.half_close), ("idle", self.idle > 0)];
+        for (id, on) in tcp_only {
+            match given.conflict(("udp", self.udp), (id, on))? {
+                Some(Overridden::First) => {
+                    self.udp = false;
+                    udp_overridden = true;
+                }
+                Some(Overridden::Second) if id == "idle" => self.idle = 0,
+                Some(Overridden::Second) => self.half_close = false,
+                None => {}
+            }
+        }
+        // A variable's --max-loss goes with the variable's --udp that the
+        // command line overrode.
+        if udp_overridden && given.source("max_loss", true) == Some(ValueSource::EnvVariable) {
+            self.max_loss = 0.0;
+            return Ok(());
+        }
+        given.require("max_loss", true, self.udp, "'--udp'")
+    }
+
+    /// Values that do not fit together, once settled: a usage error.
+    pub fn problem(&self, given: &Given) -> Option<String> {
+        if self.threads > self.connections {
+            return Some(format!(
+                "invalid value '{}' for {}: each thread needs a connection, and {} is {}",
+                self.threads,
+                given.name("threads"),
+                given.name("connections"),
+                self.connections,
+            ));
+        }
+        // `--size` must hold the datagram header and fit one datagram.
         let range = udp::HEADER..=crate::cli::MAX_DATAGRAM;
         (self.udp && !range.contains(&self.size)).then(|| {
             format!(
-                "invalid value '{}' for '--size <SIZE>': with --udp a datagram is {} to {} bytes",
+                "invalid value '{}' for {}: with --udp a datagram is {} to {} bytes",
                 self.size,
+                given.name("size"),
                 range.start(),
                 range.end()
             )
@@ -273,6 +317,7 @@ impl Plan {
 }
 
 fn plan(args: &BenchArgs) -> Result<Plan, Box<dyn Error>> {
+    // The command line refuses this first, as a usage error (`problem`).
     if args.threads > args.connections {
         return Err(format!(
             "--threads {} is more than --connections {}: each thread needs a connection",

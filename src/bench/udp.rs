@@ -369,6 +369,9 @@ struct Conn {
     /// `--messages`.
     started_measured: u64,
     quota: u64,
+    /// Datagrams answered by a sound echo (what a fault's report counts as
+    /// verified on this connection before it).
+    answered: u64,
 }
 
 impl Conn {
@@ -462,6 +465,7 @@ impl Worker {
                 recent_lost: VecDeque::new(),
                 started_measured: 0,
                 quota: worker.run.plan.quota(id),
+                answered: 0,
             };
             match opened {
                 Ok(source) => {
@@ -657,6 +661,7 @@ impl Worker {
         while conn.window.front().is_some_and(|f| f.answered) {
             conn.window.pop_front();
         }
+        conn.answered += 1;
         self.udp.received += 1;
         self.run.complete(start, now, size as u64);
         if self.run.schedule.is_none() {
@@ -767,10 +772,19 @@ impl Worker {
         }
     }
 
+    /// Count a fault and end its connection; the others go on. Like TCP's,
+    /// it counts as ended early, with what was verified on it before.
     fn fail(&mut self, key: usize, class: Class, what: String) {
+        let conn = &self.conns[key];
+        if conn.phase == Phase::Done {
+            return;
+        }
+        self.run.counts.ended_early += 1;
+        self.run.counts.messages_before_fault += conn.answered;
+        self.run.counts.bytes_before_fault += conn.answered * self.run.plan.size;
         self.run.fault(class, || what);
         // Whatever it still had in flight will never come back.
-        self.udp.lost += self.conns[key].in_flight;
+        self.udp.lost += conn.in_flight;
         self.close(key);
     }
 
