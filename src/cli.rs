@@ -54,7 +54,7 @@ Fault injection (a misbehaving peer for testing clients; combinable):
                                          # 10% of connections reset after 1 MiB, same ones every run
 
 Prints one line per listener on stdout (`listening on 127.0.0.1:8888`), logs on stderr.
-Ctrl-C or SIGTERM stops accepting and flushes pending echoes; a second Ctrl-C exits at once.";
+Ctrl-C, SIGTERM or SIGHUP stops accepting and flushes pending echoes; a second one exits at once (130).";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -131,7 +131,7 @@ pub struct ServeArgs {
     #[arg(long, env = "POLLMUX_IDLE_TIMEOUT", default_value = "0", value_parser = parse_interval)]
     pub idle_timeout: Duration,
 
-    /// On SIGINT/SIGTERM, how long to keep flushing pending echoes before exiting.
+    /// On Ctrl-C, SIGTERM or SIGHUP, how long to keep flushing pending echoes before exiting.
     #[arg(long, env = "POLLMUX_SHUTDOWN_TIMEOUT", default_value = "5", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
@@ -322,6 +322,16 @@ impl ServeArgs {
                     "'{flag}' acts on TCP connections, and --udp-only serves none"
                 ));
             }
+        }
+        // UDP faults judge every datagram; only TCP connections are picked.
+        let picks_connections =
+            !self.udp_only && (faults.delay.is_some() || tcp_only.iter().any(|(_, on)| *on));
+        if self.fault_ratio < 1.0 && !picks_connections {
+            return Err(
+                "'--fault-ratio' picks TCP connections, and no TCP connection gets a fault \
+                 here (--drop, --duplicate and UDP delays judge every datagram on its own)"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -679,6 +679,14 @@ fn fault_flags_that_cannot_apply_are_usage_errors() {
         (&["--slice-delay", "5ms"][..], "--slice"),
         (&["--delay", "1s±"][..], "--delay"),
         (&["--duplicate", "2", "--udp"][..], "--duplicate"),
+        (
+            &["--udp", "--drop", "0.1", "--fault-ratio", "0.5"][..],
+            "--fault-ratio",
+        ),
+        (
+            &["--udp-only", "--delay", "1s", "--fault-ratio", "0.5"][..],
+            "--fault-ratio",
+        ),
     ] {
         let mut all = vec!["serve", "--port", "0"];
         all.extend_from_slice(args);
