@@ -370,11 +370,12 @@ impl Shaper {
     /// Whether this fault, not the client, is what keeps bytes from moving:
     /// input held back (slow read), or pending echo that waits for its
     /// delay, the bandwidth or the next slice (`sent` bytes already left).
-    pub fn is_holding(&self, sent: u64, pending: bool, now: Instant) -> bool {
-        let input = self.hold_in.is_some_and(|at| at > now);
-        let output = self.hold_out.is_some_and(|at| at > now)
-            || (self.released <= sent && !self.releases.is_empty());
-        input || (pending && output)
+    /// A hold counts until the loop has lifted it, even one that ends at
+    /// this very moment: its timer may come after the idle one in a batch.
+    pub fn is_holding(&self, sent: u64, pending: bool) -> bool {
+        let output =
+            self.hold_out.is_some() || (self.released <= sent && !self.releases.is_empty());
+        self.hold_in.is_some() || (pending && output)
     }
 
     /// Lift the holds that are over; true if any was.

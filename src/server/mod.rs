@@ -819,7 +819,7 @@ impl Server {
         // being idle: the clock starts again (and the bytes are not lost).
         let pending = !conn.pending.is_empty();
         if let Some(shaper) = conn.shaper.as_deref() {
-            if shaper.is_holding(conn.bytes_out, pending, now) {
+            if shaper.is_holding(conn.bytes_out, pending) {
                 conn.last_active = now;
             }
         }
@@ -859,13 +859,16 @@ impl Server {
                 _ => {}
             }
         }
-        shaper.lift_holds(now);
+        let lifted = shaper.lift_holds(now);
         let sent = conn.bytes_out;
         if let Err(err) = writable::flush(conn, &mut self.stats, now) {
             exceptional::close(self, slot, Reason::Failed(err));
             return;
         }
-        if conn.bytes_out != sent {
+        // The end of a hold is the server moving (a lifted read hold is
+        // followed by a read only after the next poll, and an idle timer
+        // due in this same batch must not take the gap for idleness).
+        if lifted || conn.bytes_out != sent {
             conn.last_active = now;
         }
         self.settle(slot, now);
