@@ -259,14 +259,58 @@ impl ServeArgs {
     }
 
     /// Settle the options that conflict or depend on each other, by where
-    /// their values came from (see [`Given`]): `--udp-only` and `--udp`;
-    /// `--slice-delay` needs `--slice`; `--fault-ratio` and `--seed` need
-    /// a fault flag.
+    /// their values came from (see [`Given`]): a flag on the command line
+    /// switches off a conflicting option set by a variable; anything else
+    /// that cannot work together is a usage error naming both.
     pub fn settle(&mut self, given: &Given) -> Result<(), clap::Error> {
         match given.conflict(("udp_only", self.udp_only), ("udp", self.udp))? {
             Some(Overridden::First) => self.udp_only = false,
             Some(Overridden::Second) => self.udp = false,
             None => {}
+        }
+        let chargen = self.mode == ServiceMode::Chargen;
+        let why = "chargen over UDP is a reflection amplifier, so it is served on TCP only";
+        match given.conflict_because(("mode", chargen), ("udp_only", self.udp_only), why)? {
+            Some(Overridden::First) => self.mode = ServiceMode::Echo,
+            Some(Overridden::Second) => self.udp_only = false,
+            None => {}
+        }
+        for fault in Fault::ALL {
+            let echoes = self.mode == ServiceMode::Echo;
+            let why = format!(
+                "the fault flags shape the echo, and '--mode {}' does not echo",
+                self.mode.name()
+            );
+            match given.conflict_because(("mode", !echoes), (fault.id(), self.has(fault)), &why)? {
+                Some(Overridden::First) => self.mode = ServiceMode::Echo,
+                Some(Overridden::Second) => self.clear(fault),
+                None => {}
+            }
+            let on = self.has(fault);
+            match fault.acts_on() {
+                Acts::Tcp => {
+                    let why = "it acts on TCP connections, and --udp-only serves none";
+                    match given.conflict_because(
+                        (fault.id(), on),
+                        ("udp_only", self.udp_only),
+                        why,
+                    )? {
+                        Some(Overridden::First) => self.clear(fault),
+                        Some(Overridden::Second) => self.udp_only = false,
+                        None => {}
+                    }
+                }
+                Acts::Udp => {
+                    let udp = self.udp || self.udp_only;
+                    given.require(
+                        fault.id(),
+                        on,
+                        udp,
+                        "--udp or --udp-only (it acts on UDP datagrams)",
+                    )?;
+                }
+                Acts::Both => {}
+            }
         }
         given.require(
             "slice_delay",
@@ -274,66 +318,114 @@ impl ServeArgs {
             self.slice.is_some(),
             "'--slice <SLICE>'",
         )?;
-        let fault = self.faults().is_active();
-        for id in ["fault_ratio", "seed"] {
-            given.require(id, true, fault, FAULT_FLAGS)?;
-        }
-        Ok(())
-    }
-
-    /// Combinations clap cannot express; the message becomes a usage error.
-    pub fn check(&self) -> Result<(), String> {
-        if self.udp_only && self.mode == ServiceMode::Chargen {
-            return Err(
-                "'--mode chargen' cannot be used with '--udp-only': chargen over UDP is a \
-                 reflection amplifier, so it is served on TCP only"
-                    .into(),
-            );
-        }
         let faults = self.faults();
-        if faults.is_active() && self.mode != ServiceMode::Echo {
-            return Err(format!(
-                "the fault flags shape the echo; they do nothing with '--mode {}'",
-                self.mode.name()
-            ));
-        }
-        let udp_only = [
-            ("--drop", faults.drop.is_some()),
-            ("--duplicate", faults.duplicate.is_some()),
-        ];
-        if let Some((flag, _)) = udp_only.iter().find(|(_, on)| *on) {
-            if !self.udp && !self.udp_only {
-                return Err(format!(
-                    "'{flag}' acts on UDP datagrams: add --udp or --udp-only"
-                ));
-            }
-        }
-        let tcp_only = [
-            ("--bandwidth", faults.bandwidth.is_some()),
-            ("--slice", faults.slice.is_some()),
-            ("--slow-read", faults.slow_read.is_some()),
-            ("--close-after", faults.close_after.is_some()),
-            ("--reset-after", faults.reset_after.is_some()),
-            ("--stall-after", faults.stall_after.is_some()),
-        ];
-        if let Some((flag, _)) = tcp_only.iter().find(|(_, on)| *on) {
-            if self.udp_only {
-                return Err(format!(
-                    "'{flag}' acts on TCP connections, and --udp-only serves none"
-                ));
-            }
+        for id in ["fault_ratio", "seed"] {
+            given.require(id, true, faults.is_active(), FAULT_FLAGS)?;
         }
         // UDP faults judge every datagram; only TCP connections are picked.
-        let picks_connections =
-            !self.udp_only && (faults.delay.is_some() || tcp_only.iter().any(|(_, on)| *on));
-        if self.fault_ratio < 1.0 && !picks_connections {
-            return Err(
-                "'--fault-ratio' picks TCP connections, and no TCP connection gets a fault \
-                 here (--drop, --duplicate and UDP delays judge every datagram on its own)"
-                    .into(),
-            );
+        let what = if self.udp_only {
+            format!(
+                "TCP connections to pick from, and {} serves none",
+                given.name("udp_only")
+            )
+        } else {
+            "a fault on TCP connections: --drop and --duplicate judge every datagram \
+             on its own"
+                .to_owned()
+        };
+        let picks = !self.udp_only
+            && Fault::ALL
+                .into_iter()
+                .any(|f| f.acts_on() != Acts::Udp && self.has(f));
+        given.require("fault_ratio", self.fault_ratio < 1.0, picks, &what)
+    }
+
+    fn has(&self, fault: Fault) -> bool {
+        match fault {
+            Fault::Delay => self.delay.is_some(),
+            Fault::Bandwidth => self.bandwidth.is_some(),
+            Fault::Slice => self.slice.is_some(),
+            Fault::SlowRead => self.slow_read.is_some(),
+            Fault::CloseAfter => self.close_after.is_some(),
+            Fault::ResetAfter => self.reset_after.is_some(),
+            Fault::StallAfter => self.stall_after.is_some(),
+            Fault::Drop => self.drop.is_some(),
+            Fault::Duplicate => self.duplicate.is_some(),
         }
-        Ok(())
+    }
+
+    /// Switch a fault off (its variable lost to a command-line flag).
+    fn clear(&mut self, fault: Fault) {
+        match fault {
+            Fault::Delay => self.delay = None,
+            Fault::Bandwidth => self.bandwidth = None,
+            Fault::Slice => self.slice = None,
+            Fault::SlowRead => self.slow_read = None,
+            Fault::CloseAfter => self.close_after = None,
+            Fault::ResetAfter => self.reset_after = None,
+            Fault::StallAfter => self.stall_after = None,
+            Fault::Drop => self.drop = None,
+            Fault::Duplicate => self.duplicate = None,
+        }
+    }
+}
+
+/// The fault flags of `serve`, for the checks that treat them alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Delay,
+    Bandwidth,
+    Slice,
+    SlowRead,
+    CloseAfter,
+    ResetAfter,
+    StallAfter,
+    Drop,
+    Duplicate,
+}
+
+/// What a fault acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acts {
+    Tcp,
+    Udp,
+    Both,
+}
+
+impl Fault {
+    const ALL: [Fault; 9] = [
+        Fault::Delay,
+        Fault::Bandwidth,
+        Fault::Slice,
+        Fault::SlowRead,
+        Fault::CloseAfter,
+        Fault::ResetAfter,
+        Fault::StallAfter,
+        Fault::Drop,
+        Fault::Duplicate,
+    ];
+
+    /// The clap id of its option.
+    fn id(self) -> &'static str {
+        match self {
+            Fault::Delay => "delay",
+            Fault::Bandwidth => "bandwidth",
+            Fault::Slice => "slice",
+            Fault::SlowRead => "slow_read",
+            Fault::CloseAfter => "close_after",
+            Fault::ResetAfter => "reset_after",
+            Fault::StallAfter => "stall_after",
+            Fault::Drop => "drop",
+            Fault::Duplicate => "duplicate",
+        }
+    }
+
+    fn acts_on(self) -> Acts {
+        match self {
+            Fault::Delay => Acts::Both,
+            Fault::Drop | Fault::Duplicate => Acts::Udp,
+            _ => Acts::Tcp,
+        }
     }
 }
 
@@ -428,7 +520,7 @@ impl Cli {
             }
             Command::Serve(args) => {
                 args.settle(&Given::new(&command, matches, "serve"))?;
-                args.check().err()
+                None
             }
             _ => None,
         };
@@ -511,6 +603,16 @@ impl<'a> Given<'a> {
         first: (&str, bool),
         second: (&str, bool),
     ) -> Result<Option<Overridden>, clap::Error> {
+        self.conflict_because(first, second, "")
+    }
+
+    /// [`Given::conflict`], with the reason (if not empty) in the error.
+    pub fn conflict_because(
+        &self,
+        first: (&str, bool),
+        second: (&str, bool),
+        why: &str,
+    ) -> Result<Option<Overridden>, clap::Error> {
         let (Some(a), Some(b)) = (
             self.source(first.0, first.1),
             self.source(second.0, second.1),
@@ -520,14 +622,17 @@ impl<'a> Given<'a> {
         match (a, b) {
             (ValueSource::EnvVariable, ValueSource::CommandLine) => Ok(Some(Overridden::First)),
             (ValueSource::CommandLine, ValueSource::EnvVariable) => Ok(Some(Overridden::Second)),
-            _ => Err(usage(
-                ErrorKind::ArgumentConflict,
-                format!(
+            _ => {
+                let mut message = format!(
                     "the argument {} cannot be used with {}",
                     self.name(first.0),
                     self.name(second.0)
-                ),
-            )),
+                );
+                if !why.is_empty() {
+                    message += &format!(": {why}");
+                }
+                Err(usage(ErrorKind::ArgumentConflict, message))
+            }
         }
     }
 

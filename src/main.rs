@@ -58,32 +58,8 @@ fn usage_error(err: clap::Error) -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = Cli::command();
     let sub = args.iter().find_map(|arg| command.find_subcommand(arg));
-    // A value that came from a POLLMUX_* variable, not the command line
-    // (the checks after parsing name the variables themselves).
-    let named =
-        |long: &str| what.contains(&format!("'--{long}'")) || what.contains(&format!("'--{long} "));
-    let on_command_line = |long: &str, short: Option<char>| {
-        args.iter().any(|a| {
-            a == &format!("--{long}")
-                || a.starts_with(&format!("--{long}="))
-                || short.is_some_and(|s| {
-                    a.len() > 1
-                        && !a.starts_with("--")
-                        && a.strip_prefix('-')
-                            .is_some_and(|flags| flags.starts_with(s))
-                })
-        })
-    };
-    let from_env = sub
-        .into_iter()
-        .flat_map(|sub| sub.get_arguments())
-        .chain(command.get_arguments())
-        .filter(|_| !what.contains("(from POLLMUX_"))
-        .filter_map(|arg| Some((arg.get_long()?, arg.get_short(), arg.get_env()?)))
-        .find(|(long, short, env)| {
-            named(long) && std::env::var_os(env).is_some() && !on_command_line(long, *short)
-        })
-        .map(|(_, _, env)| format!(" (from {})", env.to_string_lossy()))
+    let from_env = blamed_variable(&err, sub.map(|s| s.get_name()))
+        .map(|env| format!(" (from {env})"))
         .unwrap_or_default();
     let help = sub.map_or_else(
         || "pollmux --help".to_owned(),
@@ -91,6 +67,42 @@ fn usage_error(err: clap::Error) -> ExitCode {
     );
     eprintln!("pollmux: {what}{from_env} (see '{help}')");
     ExitCode::from(2)
+}
+
+/// The `POLLMUX_*` variable a bad value came from, if it did not come from
+/// the command line. Checks after parsing name their variables themselves;
+/// this is for clap's own errors, which name the option only. The test is
+/// exact: parse again with that option's variable unset; if the error goes
+/// away, the variable held the value (short-flag clusters, aliases and
+/// `--flag=value` need no guessing).
+fn blamed_variable(err: &clap::Error, sub: Option<&str>) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(shown)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let mut command = Cli::command();
+    command.build(); // an argument renders its name only once built
+    let owner = sub.and_then(|name| command.find_subcommand(name));
+    let arg = owner
+        .into_iter()
+        .flat_map(|sub| sub.get_arguments())
+        .chain(command.get_arguments())
+        .find(|arg| arg.to_string() == *shown)?;
+    let env = arg.get_env()?.to_owned();
+    std::env::var_os(&env)?;
+    let id = arg.get_id().clone();
+    let unset = |a: clap::Arg| a.env(None);
+    let without = match sub {
+        Some(name) if owner.is_some_and(|s| s.get_arguments().any(|a| a.get_id() == &id)) => {
+            Cli::command().mut_subcommand(name, |s| s.mut_arg(&id, unset))
+        }
+        _ => Cli::command().mut_arg(&id, unset),
+    };
+    let still = without.try_get_matches_from(std::env::args_os()).err();
+    let same = still.is_some_and(|e| {
+        e.kind() == err.kind() && e.get(ContextKind::InvalidArg) == err.get(ContextKind::InvalidArg)
+    });
+    (!same).then(|| env.to_string_lossy().into_owned())
 }
 
 fn run(command: Command) -> Result<ExitCode> {

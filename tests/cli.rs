@@ -559,4 +559,81 @@ fn a_bad_value_names_the_right_variable() {
         !out.stderr.contains("(from"),
         "-p is on the command line\n{out}"
     );
+
+    // On the command line in forms a guess would miss: a short flag inside
+    // a cluster, an alias, a --flag=value; and a requirement whose other
+    // option is off because its variable says so.
+    for (env, args) in [
+        (
+            ("POLLMUX_BENCH_CONNECTIONS", "5"),
+            &["bench", "-qc", "abc"][..],
+        ),
+        (("POLLMUX_PORT", "5"), &["serve", "-qp", "99999"]),
+        (
+            ("POLLMUX_BENCH_STALL_TIMEOUT", "5"),
+            &["bench", "--timeout", "0"],
+        ),
+        (
+            ("POLLMUX_BENCH_STALL_TIMEOUT", "5"),
+            &["bench", "--timeout=0"],
+        ),
+        (("POLLMUX_BENCH_UDP", "0"), &["bench", "--max-loss", "0.1"]),
+    ] {
+        let out = run_with_env(&[env], args);
+        assert_usage_error(&out, &[]);
+        assert!(!out.stderr.contains("(from"), "{args:?}\n{out}");
+    }
+    // And from the variable alone, it is named.
+    let out = run_with_env(&[("POLLMUX_BENCH_STALL_TIMEOUT", "0")], &["bench"]);
+    assert_usage_error(&out, &["(from POLLMUX_BENCH_STALL_TIMEOUT)"]);
+}
+
+/// The serve-only combinations follow the same rule: chargen and
+/// --udp-only, a fault and a mode that does not echo, a TCP fault and
+/// --udp-only. The command line wins over a variable; both from variables
+/// is a usage error naming both variables.
+#[test]
+fn serve_combinations_let_the_command_line_win_too() {
+    let chargen_tcp = serve_with_env(&[("POLLMUX_UDP_ONLY", "1")], &["--mode", "chargen"]);
+    assert!(chargen_tcp.addrs.len() == 1 && chargen_tcp.udp_addrs.is_empty());
+    let mut stream = util::connect(chargen_tcp.addr());
+    let mut line = [0u8; 74];
+    std::io::Read::read_exact(&mut stream, &mut line).expect("a chargen line");
+    assert!(line.starts_with(b"!\"#$"), "chargen over TCP");
+
+    let echo_udp = serve_with_env(&[("POLLMUX_MODE", "chargen")], &["--udp-only"]);
+    assert!(echo_udp.addrs.is_empty() && echo_udp.udp_addrs.len() == 1);
+
+    // POLLMUX_DELAY is dropped: no fault line, and chargen is served.
+    let no_fault = serve_with_env(&[("POLLMUX_DELAY", "1s")], &["--mode", "chargen"]);
+    assert!(no_fault.wait_for_stderr("chargen server", util::PATIENCE));
+    assert!(
+        !no_fault.stderr().contains("injecting faults"),
+        "{}",
+        no_fault.stderr()
+    );
+    // POLLMUX_MODE is dropped: the fault on the command line applies.
+    let faulty = serve_with_env(&[("POLLMUX_MODE", "discard")], &["--delay", "5ms"]);
+    assert!(faulty.wait_for_stderr("injecting faults: delay 5ms", util::PATIENCE));
+    // POLLMUX_UDP_ONLY is dropped: TCP is served, with the stall.
+    let stall = serve_with_env(&[("POLLMUX_UDP_ONLY", "1")], &["--stall-after", "1k"]);
+    assert!(stall.addrs.len() == 1 && stall.udp_addrs.is_empty());
+
+    for (env, names) in [
+        (
+            &[("POLLMUX_MODE", "chargen"), ("POLLMUX_DELAY", "1s")][..],
+            ["(from POLLMUX_MODE)", "(from POLLMUX_DELAY)"],
+        ),
+        (
+            &[("POLLMUX_STALL_AFTER", "1k"), ("POLLMUX_UDP_ONLY", "1")],
+            ["(from POLLMUX_STALL_AFTER)", "(from POLLMUX_UDP_ONLY)"],
+        ),
+        (
+            &[("POLLMUX_MODE", "chargen"), ("POLLMUX_UDP_ONLY", "1")],
+            ["(from POLLMUX_MODE)", "(from POLLMUX_UDP_ONLY)"],
+        ),
+    ] {
+        let out = run_with_env(env, &["serve"]);
+        assert_usage_error(&out, &names);
+    }
 }
