@@ -241,6 +241,16 @@ fn stall_after_is_a_stall_within_the_stall_timeout() {
     assert!(first.contains("no progress for 1."), "{out}");
     assert_eq!(offset_in(first, &out), AFTER, "{out}");
     assert!(elapsed < Duration::from_secs(6), "took {elapsed:?}\n{out}");
+    // The run lasted until the stalls were called, and the rate says so:
+    // not the few echoes before the stall over a few milliseconds.
+    let measured = json["duration_s"].as_f64().expect("duration_s");
+    assert!(measured >= 1.0, "measured {measured} s\n{out}");
+    let rate = json["msgs_per_s"].as_f64().expect("msgs_per_s");
+    let messages = json["messages"].as_f64().expect("messages");
+    assert!(
+        rate <= messages,
+        "{rate} msg/s from {messages} messages\n{out}"
+    );
 }
 
 /// `--fault-ratio 0.5`: some of 20 connections are reset, the others finish

@@ -302,6 +302,9 @@ fn run_load<L: Load>(
     let run = load.run();
     let (end, cpu) = match measure_end {
         Some(m) => m,
+        // Every connection ended early: the run lasted until then, so a
+        // rate over the few echoes before the faults is not a rate.
+        None if !run.failures.is_empty() => (run.now().max(run.warmup_end), cpu_since(cpu_start)),
         // `--messages`: measured until the last counted echo came back.
         None => (run.last_measured.max(run.warmup_end), cpu_since(cpu_start)),
     };
