@@ -856,3 +856,19 @@ fn an_impossible_rate_is_reported_not_owed() {
     assert_eq!(out.code(), 2, "{out}");
     out.assert_one_error_line();
 }
+
+/// `--server-pid` naming no process is an error before the load, not a
+/// report whose server figures are silently empty.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_server_pid_that_names_no_process_is_an_error() {
+    let server = Server::start(&[]);
+    let mut gone = std::process::Command::new("true").spawn().expect("spawn");
+    gone.wait().expect("wait");
+    let pid = gone.id().to_string();
+    let out = bench(server.addr(), &["-n", "10", "--server-pid", &pid]);
+    assert_eq!(out.code(), 1, "{out}");
+    out.assert_one_error_line();
+    assert!(out.stderr.contains("no such process"), "{out}");
+    assert!(out.stdout.is_empty(), "no report\n{out}");
+}

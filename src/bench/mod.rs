@@ -384,6 +384,16 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
         Ok(_) => {}
         Err(err) => log::warn!("cannot raise the open-files limit: {err}"),
     }
+    if let Some(pid) = args.server_pid {
+        // Figures that silently come out empty would look like a result.
+        if !cfg!(target_os = "linux") {
+            log::warn!("--server-pid reads /proc, which only Linux has: no server figures");
+        } else if procfs::process_cpu(pid).is_none() {
+            return Err(
+                format!("--server-pid {pid}: no such process (nothing in /proc/{pid})").into(),
+            );
+        }
+    }
     let report = drive(&plan, args.server_pid)?;
     let mut out = std::io::stdout().lock();
     if args.json {
