@@ -140,12 +140,12 @@ pub struct ServeArgs {
     pub read_buffer: usize,
 
     /// How sockets are registered with the poller.
-    #[arg(long, env = "POLLMUX_POLL_MODE", value_enum, default_value_t = PollModeArg::Auto)]
+    #[arg(long, env = "POLLMUX_POLL_MODE", value_enum, ignore_case = true, default_value_t = PollModeArg::Auto)]
     pub poll_mode: PollModeArg,
 
     /// The service: echo (RFC 862), discard (RFC 863: read and drop) or
     /// chargen (RFC 864: a rotating line pattern, as fast as the client reads; TCP only).
-    #[arg(long, env = "POLLMUX_MODE", value_enum, default_value_t = ServiceMode::Echo, help_heading = "Services")]
+    #[arg(long, env = "POLLMUX_MODE", value_enum, ignore_case = true, default_value_t = ServiceMode::Echo, help_heading = "Services")]
     pub mode: ServiceMode,
 
     /// Also serve UDP on the same addresses and port as TCP (echo or discard).
@@ -169,7 +169,7 @@ pub struct ServeArgs {
     pub stats_interval: Duration,
 
     /// Format of the --stats-interval lines: key=value text or one JSON object per line.
-    #[arg(long, env = "POLLMUX_STATS_FORMAT", value_enum, default_value_t = StatsFormat::Text, help_heading = "Seeing the loop")]
+    #[arg(long, env = "POLLMUX_STATS_FORMAT", value_enum, ignore_case = true, default_value_t = StatsFormat::Text, help_heading = "Seeing the loop")]
     pub stats_format: StatsFormat,
 
     /// Print one line per readiness event on stderr: key, bits, handler, bytes moved, new interest.
@@ -177,7 +177,7 @@ pub struct ServeArgs {
     pub trace_events: bool,
 
     /// What to do with clients beyond --max-connections.
-    #[arg(long, env = "POLLMUX_AT_LIMIT", value_enum, default_value_t = AtLimit::Queue)]
+    #[arg(long, env = "POLLMUX_AT_LIMIT", value_enum, ignore_case = true, default_value_t = AtLimit::Queue)]
     pub at_limit: AtLimit,
 
     /// Echo each chunk this long after it arrived, optionally with a uniform

@@ -637,3 +637,19 @@ fn serve_combinations_let_the_command_line_win_too() {
         assert_usage_error(&out, &names);
     }
 }
+
+/// Names of choices are taken in any case, like the switches' yes/no.
+#[test]
+fn choices_ignore_case() {
+    let server = serve_with_env(&[("POLLMUX_POLL_MODE", "Level")], &["--mode", "CHARGEN"]);
+    assert!(
+        server.wait_for_stderr("chargen server", util::PATIENCE),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        server.stderr().contains("level mode"),
+        "{}",
+        server.stderr()
+    );
+}

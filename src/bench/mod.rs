@@ -116,7 +116,7 @@ pub struct BenchArgs {
 
     /// How the bench's own sockets are registered: auto = level-triggered
     /// where the backend has it, else oneshot; edge is for epoll and kqueue.
-    #[arg(long, env = "POLLMUX_BENCH_POLL_MODE", value_enum, default_value_t = BenchPollMode::Auto)]
+    #[arg(long, env = "POLLMUX_BENCH_POLL_MODE", value_enum, ignore_case = true, default_value_t = BenchPollMode::Auto)]
     pub poll_mode: BenchPollMode,
 
     /// Linux: the server's process id, to report its CPU time per message and
