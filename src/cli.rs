@@ -319,9 +319,8 @@ impl ServeArgs {
             "'--slice <SLICE>'",
         )?;
         let faults = self.faults();
-        for id in ["fault_ratio", "seed"] {
-            given.require(id, true, faults.is_active(), FAULT_FLAGS)?;
-        }
+        given.require("seed", true, faults.is_active(), FAULT_FLAGS)?;
+        given.require("fault_ratio", true, faults.is_active(), TCP_FAULT_FLAGS)?;
         // UDP faults judge every datagram; only TCP connections are picked.
         let what = if self.udp_only {
             format!(
@@ -429,9 +428,13 @@ impl Fault {
     }
 }
 
-/// What `--fault-ratio` and `--seed` act on.
+/// What `--seed` acts on.
 const FAULT_FLAGS: &str = "a fault flag (--delay, --bandwidth, --slice, --slow-read, \
                            --close-after, --reset-after, --stall-after, --drop or --duplicate)";
+
+/// What `--fault-ratio` picks connections for.
+const TCP_FAULT_FLAGS: &str = "a fault on TCP connections (--delay, --bandwidth, --slice, \
+                               --slow-read, --close-after, --reset-after or --stall-after)";
 
 /// A seed that differs from run to run (the startup log shows it).
 fn random_seed() -> u64 {

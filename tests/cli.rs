@@ -488,7 +488,11 @@ fn an_option_that_needs_another_names_itself_and_its_variable() {
         (
             &[("POLLMUX_FAULT_RATIO", "1")],
             &["serve"],
-            &["'--fault-ratio", "(from POLLMUX_FAULT_RATIO)", "fault flag"],
+            &[
+                "'--fault-ratio",
+                "(from POLLMUX_FAULT_RATIO)",
+                "fault on TCP connections",
+            ],
         ),
         (&[], &["serve", "--seed", "5"], &["'--seed", "fault flag"]),
         (

@@ -678,6 +678,23 @@ fn udp_delay_with_jitter_reorders() {
     );
 }
 
+/// The startup line says what each fault shapes: with --udp-only a delay
+/// holds UDP replies (there are no connections to take a share of); with
+/// --udp it holds both.
+#[test]
+fn the_fault_line_names_what_each_fault_shapes() {
+    let udp_only = Server::start(&["--udp-only", "--delay", "1s", "--seed", "4"]);
+    let line = "injecting faults: udp replies: delay 1s (seed 4)";
+    assert!(
+        udp_only.wait_for_stderr(line, util::PATIENCE),
+        "{}",
+        udp_only.stderr()
+    );
+    let both = Server::start(&["--udp", "--delay", "5ms", "--drop", "0.5", "--seed", "4"]);
+    let line = "delay 5ms on 100% of connections; udp replies: delay 5ms, drop 50.0% (seed 4)";
+    assert!(both.wait_for_stderr(line, util::PATIENCE), "{}", both.stderr());
+}
+
 /// A fault flag that could not act is a usage error naming it, not a
 /// silent no-op: UDP faults without UDP, TCP faults with --udp-only, any
 /// fault with a service that does not echo, a ratio without a fault.

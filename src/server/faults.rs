@@ -128,20 +128,21 @@ impl FaultConfig {
     }
 }
 
-/// One line for the startup log, TCP faults first with the share of
-/// connections they apply to, then the UDP ones, which judge every datagram:
-/// `delay 100ms±20ms, reset after 1024 B on 10% of connections; udp: drop
-/// 5.0% of datagrams (seed 42)`.
-impl fmt::Display for FaultConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut tcp = Vec::new();
-        if let Some(d) = self.delay {
+impl FaultConfig {
+    /// One line for the startup log: the faults on TCP connections with the
+    /// share of connections they apply to, then those on UDP replies, which
+    /// judge every datagram (`--delay` is in both when both are served):
+    /// `delay 100ms±20ms, reset after 1024 B on 10% of connections; udp
+    /// replies: drop 5.0% (seed 42)`.
+    pub fn describe(&self, tcp_served: bool, udp_served: bool) -> String {
+        let delay = self.delay.map(|d| {
             if d.jitter.is_zero() {
-                tcp.push(format!("delay {:?}", d.base));
+                format!("delay {:?}", d.base)
             } else {
-                tcp.push(format!("delay {:?}±{:?}", d.base, d.jitter));
+                format!("delay {:?}±{:?}", d.base, d.jitter)
             }
-        }
+        });
+        let mut tcp: Vec<String> = delay.iter().cloned().collect();
         if let Some(rate) = self.bandwidth {
             tcp.push(format!("bandwidth {rate} B/s"));
         }
@@ -163,22 +164,22 @@ impl fmt::Display for FaultConfig {
                 tcp.push(format!("{what} after {at} B"));
             }
         }
-        let mut udp = Vec::new();
+        let mut udp: Vec<String> = delay.into_iter().collect();
         if let Some(p) = self.drop {
             udp.push(format!("drop {:.1}%", p * 100.0));
         }
         if let Some(p) = self.duplicate {
             udp.push(format!("duplicate {:.1}%", p * 100.0));
         }
-        if !tcp.is_empty() {
+        let mut parts = Vec::new();
+        if tcp_served && !tcp.is_empty() {
             let share = self.ratio * 100.0;
-            write!(f, "{} on {share:.0}% of connections", tcp.join(", "))?;
+            parts.push(format!("{} on {share:.0}% of connections", tcp.join(", ")));
         }
-        if !udp.is_empty() {
-            let gap = if tcp.is_empty() { "" } else { "; " };
-            write!(f, "{gap}udp: {} of datagrams", udp.join(", "))?;
+        if udp_served && !udp.is_empty() {
+            parts.push(format!("udp replies: {}", udp.join(", ")));
         }
-        write!(f, " (seed {})", self.seed)
+        format!("{} (seed {})", parts.join("; "), self.seed)
     }
 }
 
@@ -773,7 +774,7 @@ mod tests {
     }
 
     #[test]
-    fn the_log_line_says_what_the_ratio_applies_to() {
+    fn the_log_line_says_what_each_fault_applies_to() {
         let c = FaultConfig {
             reset_after: Some(1024),
             drop: Some(0.05),
@@ -782,15 +783,30 @@ mod tests {
             ..config()
         };
         assert_eq!(
-            c.to_string(),
-            "reset after 1024 B on 10% of connections; udp: drop 5.0% of datagrams (seed 42)"
+            c.describe(true, true),
+            "reset after 1024 B on 10% of connections; udp replies: drop 5.0% (seed 42)"
         );
-        let udp_only = FaultConfig {
-            drop: Some(1.0),
-            ratio: 0.0,
+        let delay = FaultConfig {
+            delay: Some(Spread {
+                base: Duration::from_millis(60),
+                jitter: Duration::from_millis(50),
+            }),
+            seed: 7,
             ..config()
         };
-        assert!(!udp_only.to_string().contains("connections"), "{udp_only}");
+        assert_eq!(
+            delay.describe(true, true),
+            "delay 60ms±50ms on 100% of connections; udp replies: delay 60ms±50ms (seed 7)"
+        );
+        // --udp-only: no connections to speak of.
+        assert_eq!(
+            delay.describe(false, true),
+            "udp replies: delay 60ms±50ms (seed 7)"
+        );
+        assert_eq!(
+            delay.describe(true, false),
+            "delay 60ms±50ms on 100% of connections (seed 7)"
+        );
     }
 
     #[test]

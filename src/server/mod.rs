@@ -334,7 +334,10 @@ impl Server {
             config.max_pending
         );
         if config.faults.is_active() {
-            log::info!("injecting faults: {}", config.faults);
+            log::info!(
+                "injecting faults: {}",
+                config.faults.describe(!config.udp_only, serve_udp)
+            );
         }
         if !serve_udp {
             if config.udp || config.udp_only {
