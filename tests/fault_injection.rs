@@ -251,6 +251,30 @@ fn close_after_sends_exactly_n_bytes_then_eof() {
     }
 }
 
+/// The summary accounts for every byte received: what `--close-after`
+/// cut off (pending at the end, or read after the FIN) is counted as not
+/// echoed, so echoed + not echoed = received.
+#[cfg(unix)]
+#[test]
+fn close_after_counts_the_bytes_it_did_not_echo() {
+    let mut server = Server::start(&["--close-after", "4000", "--stats-interval", "20ms"]);
+    let mut stream = connect(server.addr());
+    let message: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
+    stream.write_all(&message).expect("send");
+    stream.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let mut echo = Vec::new();
+    stream.read_to_end(&mut echo).expect("read to EOF");
+    assert_eq!(echo.len(), 4000);
+    drop(stream);
+    let closed = server.wait_for_stderr_line(util::PATIENCE, |l| l.contains(" closed=1 "));
+    assert!(closed, "{}", server.stderr());
+    server.signal("TERM");
+    assert!(server.wait_exit(util::PATIENCE).is_some_and(|s| s.success()));
+    let stderr = server.stderr();
+    assert!(stderr.contains("4000 bytes echoed (10000 received)"), "{stderr}");
+    assert!(stderr.contains(", 6000 bytes not echoed"), "{stderr}");
+}
+
 /// Recipe "connection reset": exactly N bytes, then a reset.
 #[test]
 fn reset_after_sends_exactly_n_bytes_then_a_reset() {

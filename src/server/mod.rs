@@ -141,7 +141,8 @@ pub struct Stats {
     pub failed: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Read after shutdown sent FIN, while waiting for clients to close.
+    /// Received and never echoed: read after a FIN or during a stall, or
+    /// pending when a fault ended the echo.
     pub discarded: u64,
     pub peak_connections: usize,
     /// Accepted and closed at once at the connection cap (`--at-limit`).
@@ -190,7 +191,11 @@ impl fmt::Display for Summary {
             s.failed
         )?;
         if s.discarded > 0 {
-            write!(f, ", {} bytes discarded after FIN or a stall", s.discarded)?;
+            write!(
+                f,
+                ", {} bytes not echoed (after FIN, a stall or a fault's end)",
+                s.discarded
+            )?;
         }
         if s.turned_away > 0 {
             write!(f, ", {} turned away at the limit", s.turned_away)?;
@@ -626,7 +631,10 @@ impl Server {
             ending.name(),
             conn.bytes_out
         );
+        // Received, never to be echoed: counted with the bytes dropped later.
+        let unsent = conn.pending.len() as u64;
         conn.pending = Pending::default();
+        self.stats.discarded += unsent;
         if let Some(shaper) = conn.shaper.as_deref_mut() {
             shaper.unshape();
             shaper.ended();
