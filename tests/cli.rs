@@ -133,7 +133,7 @@ fn host_and_port_come_from_the_environment() {
     // The startup log line precedes the `listening on` line, but it comes
     // through another pipe: wait for it rather than race its reader.
     assert!(
-        server.wait_for_stderr("up to 1 clients", util::PATIENCE),
+        server.wait_for_stderr("up to 1 client,", util::PATIENCE),
         "POLLMUX_MAX_CONNECTIONS should be used:\n{}",
         server.stderr()
     );

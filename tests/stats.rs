@@ -81,7 +81,7 @@ fn shutdown_prints_a_final_stats_line_beside_the_summary() {
     assert_eq!(status.code(), Some(0));
     let stderr = server.stderr();
     assert!(
-        stderr.contains("1 connections served") && stderr.contains("10 bytes echoed"),
+        stderr.contains("1 connection served") && stderr.contains("10 bytes echoed"),
         "the summary line stays as it was:\n{stderr}"
     );
     let last = stderr

@@ -108,6 +108,13 @@ fn udp_only_serves_no_tcp() {
     assert_udp_echo(&udp_client(), server.udp_addr(), b"only udp");
     let refused = std::net::TcpStream::connect_timeout(&server.udp_addr(), PATIENCE);
     assert!(refused.is_err(), "nothing listens on TCP");
+    // The startup line does not speak of TCP clients it will never have.
+    assert!(
+        server.wait_for_stderr(" mode; UDP only", PATIENCE),
+        "{}",
+        server.stderr()
+    );
+    assert!(!server.stderr().contains("clients"), "{}", server.stderr());
 }
 
 /// Ports of answering services that stay guarded with every setting; one of

@@ -14,7 +14,6 @@
 //! delayed or throttled client stops being read when the cap is reached.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

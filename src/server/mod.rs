@@ -160,6 +160,14 @@ pub struct Stats {
     pub udp: UdpCounters,
 }
 
+/// `1 connection`, `2 connections`: a count and its noun.
+fn count(n: u64, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// What `run` returns when the server stops.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -175,10 +183,10 @@ impl fmt::Display for Summary {
         let s = &self.stats;
         write!(
             f,
-            "stopped after {:.1} s: {} connections served, {} bytes {} ({} received), \
+            "stopped after {:.1} s: {} served, {} bytes {} ({} received), \
              peak {} concurrent, {} closed idle, {} failed",
             self.uptime.as_secs_f64(),
-            s.accepted,
+            count(s.accepted, "connection"),
             s.bytes_out,
             if self.service.echoes() {
                 "echoed"
@@ -323,9 +331,17 @@ impl Server {
             });
         }
         let udp = datagram::Datagrams::new(&poller, udp_bound, listeners.len(), mode, config)?;
+        let limits = if config.udp_only {
+            "UDP only".to_owned()
+        } else {
+            format!(
+                "up to {}, {} bytes pending each",
+                count(config.max_connections as u64, "client"),
+                config.max_pending
+            )
+        };
         log::info!(
-            "pollmux {} {} server: {} backend (edge-triggering {}), {} mode; \
-             up to {} clients, {} bytes pending each",
+            "pollmux {} {} server: {} backend (edge-triggering {}), {} mode; {limits}",
             crate::VERSION,
             config.service.name(),
             sys::backend_name(),
@@ -335,8 +351,6 @@ impl Server {
                 "unsupported"
             },
             mode_name(mode),
-            config.max_connections,
-            config.max_pending
         );
         if config.faults.is_active() {
             log::info!(
@@ -888,8 +902,8 @@ impl Server {
     /// Stop accepting; every client gets what it is owed, then FIN.
     fn begin_shutdown(&mut self, now: Instant) {
         log::info!(
-            "shutting down: flushing {} connections for up to {:.1} s",
-            self.conns.len(),
+            "shutting down: flushing {} for up to {:.1} s",
+            count(self.conns.len() as u64, "connection"),
             self.config.shutdown_timeout.as_secs_f64()
         );
         // Take in clients whose handshake already completed, so they get an
