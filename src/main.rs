@@ -193,8 +193,9 @@ fn serve(config: &Config) -> Result<ExitCode> {
         lines += &format!("listening on udp {addr}\n");
     }
     let mut out = std::io::stdout().lock();
-    out.write_all(lines.as_bytes())?;
-    out.flush()?;
+    out.write_all(lines.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write 'listening on' to stdout: {e}"))?;
     drop(out);
 
     let summary = server.run()?;

@@ -276,6 +276,39 @@ fn generated_output_into_a_closed_pipe_does_not_panic() {
     }
 }
 
+/// `serve` whose stdout reader is gone cannot tell anyone where it
+/// listens: one line that says so (not a bare "Broken pipe"), exit 1.
+#[cfg(unix)]
+#[test]
+fn serve_with_a_closed_stdout_says_what_it_could_not_write() {
+    use std::process::Stdio;
+    let mut child = util::pollmux()
+        .args(["serve", "--port", "0", "--host", "127.0.0.1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pollmux");
+    // The listening lines come after binding, long after this close.
+    drop(child.stdout.take());
+    let deadline = std::time::Instant::now() + util::PATIENCE;
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("serve kept running with no stdout");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("pollmux: cannot write 'listening on' to stdout: "),
+        "{stderr}"
+    );
+}
+
 // ------------------------------------- options from variables and the command line
 
 /// `pollmux ARGS` with the `POLLMUX_*` variables `env`, run to completion.

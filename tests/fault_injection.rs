@@ -261,7 +261,9 @@ fn close_after_counts_the_bytes_it_did_not_echo() {
     let mut stream = connect(server.addr());
     let message: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
     stream.write_all(&message).expect("send");
-    stream.shutdown(std::net::Shutdown::Write).expect("half-close");
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
     let mut echo = Vec::new();
     stream.read_to_end(&mut echo).expect("read to EOF");
     assert_eq!(echo.len(), 4000);
@@ -269,9 +271,14 @@ fn close_after_counts_the_bytes_it_did_not_echo() {
     let closed = server.wait_for_stderr_line(util::PATIENCE, |l| l.contains(" closed=1 "));
     assert!(closed, "{}", server.stderr());
     server.signal("TERM");
-    assert!(server.wait_exit(util::PATIENCE).is_some_and(|s| s.success()));
+    assert!(server
+        .wait_exit(util::PATIENCE)
+        .is_some_and(|s| s.success()));
     let stderr = server.stderr();
-    assert!(stderr.contains("4000 bytes echoed (10000 received)"), "{stderr}");
+    assert!(
+        stderr.contains("4000 bytes echoed (10000 received)"),
+        "{stderr}"
+    );
     assert!(stderr.contains(", 6000 bytes not echoed"), "{stderr}");
 }
 
@@ -716,7 +723,11 @@ fn the_fault_line_names_what_each_fault_shapes() {
     );
     let both = Server::start(&["--udp", "--delay", "5ms", "--drop", "0.5", "--seed", "4"]);
     let line = "delay 5ms on 100% of connections; udp replies: delay 5ms, drop 50.0% (seed 4)";
-    assert!(both.wait_for_stderr(line, util::PATIENCE), "{}", both.stderr());
+    assert!(
+        both.wait_for_stderr(line, util::PATIENCE),
+        "{}",
+        both.stderr()
+    );
 }
 
 /// A fault flag that could not act is a usage error naming it, not a
