@@ -37,6 +37,9 @@ pub fn init(verbose: u8, quiet: u8) {
     // Only fails if a logger is already set (a second init): harmless.
     if log::set_boxed_logger(Box::new(guarded)).is_ok() {
         log::set_max_level(max_level);
+        if verbose == 0 && quiet == 0 {
+            warn_of_an_ignored_rust_log();
+        }
         // A panic inside the logger is caught and means "stderr is broken";
         // reporting it would only write to that same stderr again.
         let previous = panic::take_hook();
@@ -45,6 +48,21 @@ pub fn init(verbose: u8, quiet: u8) {
                 previous(info);
             }
         }));
+    }
+}
+
+/// `RUST_LOG` takes a plain level only; say so when it held something else
+/// (`pollmux=debug`, a typo), which would otherwise be ignored in silence.
+fn warn_of_an_ignored_rust_log() {
+    let Some(value) = std::env::var_os("RUST_LOG") else {
+        return;
+    };
+    let text = value.to_string_lossy();
+    if !text.is_empty() && text.trim().parse::<LevelFilter>().is_err() {
+        log::warn!(
+            "RUST_LOG={text:?} ignored: it takes one level (off, error, warn, info, debug, \
+             trace), or use -v / -q"
+        );
     }
 }
 

@@ -100,6 +100,23 @@ fn rust_log_moves_the_level_and_flags_win_over_it() {
     );
 }
 
+/// RUST_LOG holding anything but a level (a module filter, a typo) is
+/// not ignored in silence: one warning says what it takes.
+#[test]
+fn rust_log_that_is_not_a_level_is_named_in_a_warning() {
+    for value in ["pollmux=debug", "bogus"] {
+        let (_, stderr) = server_log(&[], &[("RUST_LOG", value)]);
+        let warning = format!("RUST_LOG=\"{value}\" ignored: it takes one level");
+        assert!(stderr.contains(&warning), "{stderr}");
+        assert!(
+            has_level(&stderr, "INFO"),
+            "info stays the level:\n{stderr}"
+        );
+    }
+    let (_, stderr) = server_log(&[], &[("RUST_LOG", "Debug")]);
+    assert!(!stderr.contains("ignored"), "{stderr}");
+}
+
 /// A log line that cannot be written (stderr's reader is gone) must not
 /// take the server down: it keeps echoing, with logging switched off, and
 /// still shuts down cleanly. Unix only: the clean exit is checked by SIGTERM.
