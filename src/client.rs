@@ -8,13 +8,28 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use crate::cli::{ClientArgs, MAX_DATAGRAM};
 
-pub fn run(args: &ClientArgs) -> Result<(), Box<dyn std::error::Error>> {
+/// Ctrl-C (or SIGTERM) for the client: a message on this channel ends the
+/// run after the echo in progress, as `--count` would, like `ping`.
+pub struct Stop(pub Receiver<()>);
+
+impl Stop {
+    /// Pause for `interval`; true if a stop was asked for meanwhile.
+    fn asked_within(&self, interval: Duration) -> bool {
+        match self.0.recv_timeout(interval) {
+            Ok(()) => true,
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => false,
+        }
+    }
+}
+
+pub fn run(args: &ClientArgs, stop: &Stop) -> Result<(), Box<dyn std::error::Error>> {
     if args.udp {
-        return run_udp(args);
+        return run_udp(args, stop);
     }
     let mut stream = connect(&args.host, args.port, args.timeout)?;
     stream.set_read_timeout(Some(args.timeout))?;
@@ -46,13 +61,12 @@ pub fn run(args: &ClientArgs) -> Result<(), Box<dyn std::error::Error>> {
             out.flush()?;
         }
         sent += 1;
-        if args.count.is_some_and(|count| sent >= count) {
+        if args.count.is_some_and(|count| sent >= count) || stop.asked_within(args.interval) {
             // A server that echoes too much usually sends the surplus right
             // behind the echo: give it a moment to show up.
             check_nothing_extra(&mut stream, Duration::from_millis(100))?;
             return Ok(());
         }
-        std::thread::sleep(args.interval);
     }
 }
 
@@ -141,7 +155,7 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String
 
 /// `--udp`: send the message as one datagram per interval and wait for its
 /// echo; count what is lost or wrong instead of stopping at the first.
-fn run_udp(args: &ClientArgs) -> Result<(), Box<dyn std::error::Error>> {
+fn run_udp(args: &ClientArgs, stop: &Stop) -> Result<(), Box<dyn std::error::Error>> {
     let socket = udp_socket(&args.host, args.port)?;
     let server = socket.peer_addr()?;
     socket.set_read_timeout(Some(args.timeout))?;
@@ -181,12 +195,11 @@ fn run_udp(args: &ClientArgs) -> Result<(), Box<dyn std::error::Error>> {
             }
             Err(e) => return Err(udp_error(server, "waiting for an echo from", e).into()),
         }
-        if args.count.is_some_and(|count| sent >= count) {
+        if args.count.is_some_and(|count| sent >= count) || stop.asked_within(args.interval) {
             // A duplicate usually follows its original at once.
             report_strays(&socket, &mut echo, Duration::from_millis(100), server)?;
             break;
         }
-        std::thread::sleep(args.interval);
     }
     if lost + wrong > 0 {
         return Err(format!("{lost} of {sent} datagrams lost, {wrong} echoed wrong").into());

@@ -108,7 +108,7 @@ fn blamed_variable(err: &clap::Error, sub: Option<&str>) -> Option<String> {
 fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Serve(args) => serve(&Config::from(&args)),
-        Command::Client(args) => pollmux::client::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Client(args) => client(&args),
         Command::Bench(args) => pollmux::bench::run(&args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -163,24 +163,41 @@ fn leave_at_once() -> ! {
     std::process::exit(130);
 }
 
-fn serve(config: &Config) -> Result<ExitCode> {
-    let mut server = Server::bind(config)?;
-
-    // First Ctrl-C / SIGTERM: drain gracefully. Second: leave at once; but
-    // a copy of the first that comes within ECHO_WINDOW is the same request
-    // (GNU `timeout` signals the child and then its process group).
+/// Install the Ctrl-C / SIGTERM / SIGHUP handler: the first signal calls
+/// `ask_to_stop`, a second leaves at once (exit 130). A copy of the first
+/// within 100 ms is the same request, not a second one (GNU `timeout`
+/// signals the child and then its process group).
+fn on_interrupt(ask_to_stop: impl Fn() + Send + 'static) -> Result<()> {
     const ECHO_WINDOW: Duration = Duration::from_millis(100);
-    let handle = server.shutdown_handle();
     let first = OnceLock::new();
     ctrlc::set_handler(move || {
         let now = Instant::now();
         if first.set(now).is_ok() {
-            handle.shutdown();
+            ask_to_stop();
         } else if first.get().is_some_and(|&at| now - at >= ECHO_WINDOW) {
             leave_at_once();
         }
     })
-    .map_err(|e| format!("cannot install the signal handler: {e}"))?;
+    .map_err(|e| format!("cannot install the signal handler: {e}").into())
+}
+
+/// The first signal ends the client after the echo in progress, as
+/// `--count` would (exit 0 unless something failed); a second one, while an
+/// echo is still awaited, leaves at once.
+fn client(args: &pollmux::cli::ClientArgs) -> Result<ExitCode> {
+    let (ask, stop) = std::sync::mpsc::sync_channel(1);
+    on_interrupt(move || {
+        let _ = ask.try_send(());
+    })?;
+    pollmux::client::run(args, &pollmux::client::Stop(stop))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(config: &Config) -> Result<ExitCode> {
+    let mut server = Server::bind(config)?;
+    // The first signal drains gracefully, a second leaves at once.
+    let handle = server.shutdown_handle();
+    on_interrupt(move || handle.shutdown())?;
 
     // Scripts and tests wait for these lines: print them only once the
     // listeners are bound and signals are handled, and flush at once. They

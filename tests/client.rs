@@ -295,3 +295,47 @@ fn udp_client_flag_is_explained_and_read_from_the_environment() {
     assert_eq!(out.code(), 0, "a UDP echo only answers datagrams\n{out}");
     assert_eq!(out.stdout, "test\ntest\n", "{out}");
 }
+
+/// Ctrl-C ends a client that runs until interrupted the way `--count` ends
+/// one: at once (not after its interval), exit 0, every echo printed; over
+/// UDP too. A second interrupt while an echo is awaited leaves at once
+/// (exit 130). Unix only: the test sends signals.
+#[cfg(unix)]
+#[test]
+fn client_interrupted_ends_as_count_would() {
+    let server = Server::start(&["--udp"]);
+    let port = server.addr().port().to_string();
+    for udp in [&[][..], &["--udp"]] {
+        let mut cmd = util::pollmux();
+        cmd.args(["client", "--port", &port, "--interval", "60"])
+            .args(udp);
+        // Ready once the first echo is printed (its line ends in a newline).
+        let mut client = Server::spawn(cmd, 0);
+        let asked = Instant::now();
+        client.signal("INT");
+        let status = client.wait_exit(util::PATIENCE).expect("client exits");
+        assert!(asked.elapsed() < Duration::from_secs(5), "{udp:?}");
+        assert_eq!(status.code(), Some(0), "{udp:?}\n{}", client.stderr());
+        assert_eq!(client.stdout(), "test\n", "{udp:?}");
+    }
+
+    // Its echo held back for a minute: the first interrupt waits for it,
+    // the second does not.
+    let slow = Server::start(&["--delay", "60s", "--stats-interval", "20ms"]);
+    let port = slow.addr().port().to_string();
+    let mut cmd = util::pollmux();
+    cmd.args(["client", "--port", &port, "--timeout", "120"]);
+    let mut client = Server::launch(cmd);
+    let waiting = slow.wait_for_stderr_line(util::PATIENCE, |l| l.contains(" bytes_in=4 "));
+    assert!(waiting, "{}", slow.stderr());
+    client.signal("INT");
+    // Further apart than a copy of the first signal can be (100 ms).
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        client.is_running(),
+        "the first interrupt waits for the echo"
+    );
+    client.signal("INT");
+    let status = client.wait_exit(util::PATIENCE).expect("client exits");
+    assert_eq!(status.code(), Some(130), "{}", client.stderr());
+}

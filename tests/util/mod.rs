@@ -199,7 +199,7 @@ impl Server {
         Ok(server)
     }
 
-    fn launch(mut cmd: Command) -> Server {
+    pub fn launch(mut cmd: Command) -> Server {
         let command = describe(&cmd);
         let mut child = cmd
             .stdin(Stdio::null())
