@@ -112,7 +112,7 @@ pub struct ServeArgs {
     pub port: u16,
 
     /// Length of the kernel's queue of connections not yet accepted.
-    #[arg(long, env = "POLLMUX_BACKLOG", default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_BACKLOG", default_value_t = 1000, value_parser = parse_positive_i32)]
     pub backlog: i32,
 
     /// With an IPv6 wildcard host, serve IPv6 only (no IPv4-mapped clients).
@@ -120,23 +120,23 @@ pub struct ServeArgs {
     pub ipv6_only: bool,
 
     /// Bytes a connection may hold not yet echoed; at the cap it is not read (e.g. 256k, 1m).
-    #[arg(long, env = "POLLMUX_MAX_PENDING", default_value = "256k", value_parser = parse_nonzero_size)]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_MAX_PENDING", default_value = "256k", value_parser = parse_nonzero_size)]
     pub max_pending: usize,
 
     /// Most clients served at once; beyond it new ones wait in the kernel backlog.
-    #[arg(long, env = "POLLMUX_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = parse_positive_u32)]
     pub max_connections: u32,
 
     /// Close clients that moved no byte for this long (seconds, or 500ms, 2m); 0 = never.
-    #[arg(long, env = "POLLMUX_IDLE_TIMEOUT", default_value = "0", value_parser = parse_interval)]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_IDLE_TIMEOUT", default_value = "0", value_parser = parse_interval)]
     pub idle_timeout: Duration,
 
     /// On Ctrl-C, SIGTERM or SIGHUP, how long to keep flushing pending echoes before exiting.
-    #[arg(long, env = "POLLMUX_SHUTDOWN_TIMEOUT", default_value = "5", value_parser = parse_duration)]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_SHUTDOWN_TIMEOUT", default_value = "5", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
     /// Size of the one receive buffer the loop reuses for every read (1 to 64m).
-    #[arg(long, env = "POLLMUX_READ_BUFFER", default_value = "256k", value_parser = parse_buffer_size)]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_READ_BUFFER", default_value = "256k", value_parser = parse_buffer_size)]
     pub read_buffer: usize,
 
     /// How sockets are registered with the poller.
@@ -157,7 +157,7 @@ pub struct ServeArgs {
     pub udp_only: bool,
 
     /// Bytes of UDP replies that may wait while the socket will not take them; beyond it they are dropped and counted.
-    #[arg(long, env = "POLLMUX_UDP_QUEUE", default_value = "1m", value_parser = parse_size, help_heading = "Services")]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_UDP_QUEUE", default_value = "1m", value_parser = parse_size, help_heading = "Services")]
     pub udp_queue: usize,
 
     /// Answer UDP datagrams from ports below 1024 (known reflecting services stay refused).
@@ -165,7 +165,7 @@ pub struct ServeArgs {
     pub udp_allow_low_ports: bool,
 
     /// Print a one-line summary of the counters on stderr this often (seconds, or 500ms); 0 = never.
-    #[arg(long, env = "POLLMUX_STATS_INTERVAL", default_value = "0", value_parser = parse_interval, help_heading = "Seeing the loop")]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_STATS_INTERVAL", default_value = "0", value_parser = parse_interval, help_heading = "Seeing the loop")]
     pub stats_interval: Duration,
 
     /// Format of the --stats-interval lines: key=value text or one JSON object per line.
@@ -183,49 +183,49 @@ pub struct ServeArgs {
     /// Echo each chunk this long after it arrived, optionally with a uniform
     /// jitter (100ms, 1s±200ms or 1s+-200ms); TCP keeps the order, UDP
     /// replies may overtake each other.
-    #[arg(long, env = "POLLMUX_DELAY", value_parser = parse_spread, help_heading = "Fault injection")]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_DELAY", value_parser = parse_spread, help_heading = "Fault injection")]
     pub delay: Option<Spread>,
 
     /// Throttle each connection's echo to this many bytes per second (64k, 1m).
-    #[arg(long, env = "POLLMUX_BANDWIDTH", value_parser = parse_rate, help_heading = "Fault injection")]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_BANDWIDTH", value_parser = parse_rate, help_heading = "Fault injection")]
     pub bandwidth: Option<u64>,
 
     /// Echo in pieces of this many bytes, optionally varied (10, 1k±512).
-    #[arg(long, env = "POLLMUX_SLICE", value_parser = parse_slice, help_heading = "Fault injection")]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_SLICE", value_parser = parse_slice, help_heading = "Fault injection")]
     pub slice: Option<(usize, usize)>,
 
     /// Pause between --slice pieces.
-    #[arg(long, env = "POLLMUX_SLICE_DELAY", default_value = "10ms", value_parser = parse_duration,
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_SLICE_DELAY", default_value = "10ms", value_parser = parse_duration,
           help_heading = "Fault injection")]
     pub slice_delay: Duration,
 
     /// Read from each client at most this many bytes per second (backpressure).
-    #[arg(long, env = "POLLMUX_SLOW_READ", value_parser = parse_rate, help_heading = "Fault injection")]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_SLOW_READ", value_parser = parse_rate, help_heading = "Fault injection")]
     pub slow_read: Option<u64>,
 
     /// After echoing this many bytes on a connection, close it (FIN).
-    #[arg(long, env = "POLLMUX_CLOSE_AFTER", value_parser = parse_count, help_heading = "Fault injection")]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_CLOSE_AFTER", value_parser = parse_count, help_heading = "Fault injection")]
     pub close_after: Option<u64>,
 
     /// After echoing this many bytes on a connection, abort it (RST).
-    #[arg(long, env = "POLLMUX_RESET_AFTER", value_parser = parse_count, help_heading = "Fault injection")]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_RESET_AFTER", value_parser = parse_count, help_heading = "Fault injection")]
     pub reset_after: Option<u64>,
 
     /// After echoing this many bytes, never send again; the connection stays
     /// open and what arrives is dropped (a black hole).
-    #[arg(long, env = "POLLMUX_STALL_AFTER", value_parser = parse_count, help_heading = "Fault injection")]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_STALL_AFTER", value_parser = parse_count, help_heading = "Fault injection")]
     pub stall_after: Option<u64>,
 
     /// UDP: leave this fraction of datagrams unanswered (0 to 1).
-    #[arg(long, env = "POLLMUX_DROP", value_parser = parse_ratio, help_heading = "Fault injection")]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_DROP", value_parser = parse_ratio, help_heading = "Fault injection")]
     pub drop: Option<f64>,
 
     /// UDP: answer this fraction of datagrams twice (0 to 1).
-    #[arg(long, env = "POLLMUX_DUPLICATE", value_parser = parse_ratio, help_heading = "Fault injection")]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_DUPLICATE", value_parser = parse_ratio, help_heading = "Fault injection")]
     pub duplicate: Option<f64>,
 
     /// Give the faults to this fraction of TCP connections only (0 to 1).
-    #[arg(long, env = "POLLMUX_FAULT_RATIO", default_value = "1", value_parser = parse_ratio,
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_FAULT_RATIO", default_value = "1", value_parser = parse_ratio,
           help_heading = "Fault injection")]
     pub fault_ratio: f64,
 
@@ -463,15 +463,15 @@ pub struct ClientArgs {
     pub message: String,
 
     /// Pause between messages (seconds, or 500ms).
-    #[arg(short, long, env = "POLLMUX_INTERVAL", default_value = "2", value_parser = parse_duration)]
+    #[arg(allow_negative_numbers = true, short, long, env = "POLLMUX_INTERVAL", default_value = "2", value_parser = parse_duration)]
     pub interval: Duration,
 
     /// Stop after this many messages (default: until Ctrl-C).
-    #[arg(short, long, env = "POLLMUX_COUNT", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(allow_negative_numbers = true, short, long, env = "POLLMUX_COUNT", value_parser = parse_positive_u64)]
     pub count: Option<u64>,
 
     /// Give up when connecting or waiting for an echo takes longer than this.
-    #[arg(short, long, env = "POLLMUX_TIMEOUT", default_value = "5", value_parser = parse_positive_duration)]
+    #[arg(allow_negative_numbers = true, short, long, env = "POLLMUX_TIMEOUT", default_value = "5", value_parser = parse_positive_duration)]
     pub timeout: Duration,
 
     /// Use UDP: each message is one datagram (at most 65507 bytes); an echo
@@ -776,6 +776,32 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
 /// A byte count that may be 0 (`--close-after 0` closes at once).
 pub fn parse_count(text: &str) -> Result<u64, String> {
     parse_size(text).map(|n| n as u64)
+}
+
+/// A whole number from 1 to `max`, with errors a person can read (clap's
+/// own range check says "0 is not in 1..18446744073709551615").
+fn parse_positive(text: &str, max: u64) -> Result<u64, String> {
+    match text.trim().parse::<i128>() {
+        Ok(n) if n < 1 => Err(format!("'{text}' must be at least 1")),
+        Ok(n) if n > i128::from(max) => Err(format!("'{text}' must be at most {max}")),
+        Ok(n) => Ok(n as u64),
+        Err(_) => Err(format!("'{text}' is not a whole number")),
+    }
+}
+
+/// A count of at least 1.
+pub fn parse_positive_u64(text: &str) -> Result<u64, String> {
+    parse_positive(text, u64::MAX)
+}
+
+/// A count of at least 1 that fits a `u32`.
+pub fn parse_positive_u32(text: &str) -> Result<u32, String> {
+    parse_positive(text, u32::MAX.into()).map(|n| n as u32)
+}
+
+/// A count of at least 1 that fits an `i32` (the listen backlog).
+pub fn parse_positive_i32(text: &str) -> Result<i32, String> {
+    parse_positive(text, i32::MAX as u64).map(|n| n as i32)
 }
 
 /// A fraction from 0 to 1.

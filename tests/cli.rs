@@ -80,6 +80,39 @@ fn no_command_is_a_usage_error() {
     assert_eq!(out.code(), 2, "{out}");
 }
 
+/// Counts below 1 and negative numbers get a plain reason (not clap's
+/// "0 is not in 1..18446744073709551615", nor "unexpected argument '-1'").
+#[test]
+fn out_of_range_numbers_say_why_in_plain_words() {
+    for (args, reason) in [
+        (&["client", "--count", "0"][..], "'0' must be at least 1"),
+        (&["bench", "-c", "0"], "'0' must be at least 1"),
+        (&["bench", "-c", "-3"], "'-3' must be at least 1"),
+        (&["serve", "--backlog", "-5"], "'-5' must be at least 1"),
+        (
+            &["serve", "--max-connections", "5000000000"],
+            "must be at most 4294967295",
+        ),
+        (
+            &["client", "-i", "-1"],
+            "'-1' must be a non-negative duration",
+        ),
+        (
+            &["serve", "--drop", "-0.5", "--udp"],
+            "'-0.5' is not a fraction",
+        ),
+        (&["client", "--count", "1.5"], "'1.5' is not a whole number"),
+    ] {
+        let out = run_pollmux(args);
+        assert_eq!(out.code(), 2, "{args:?}\n{out}");
+        out.assert_one_error_line();
+        assert!(
+            out.stderr.contains(reason),
+            "{args:?}: want `{reason}`\n{out}"
+        );
+    }
+}
+
 /// Every usage error: exit 2 and one line on stderr, `pollmux: ...`,
 /// naming the offending flag or value.
 #[test]

@@ -53,51 +53,51 @@ pub struct BenchArgs {
     pub port: u16,
 
     /// Connections carrying the load.
-    #[arg(short, long, env = "POLLMUX_BENCH_CONNECTIONS", default_value_t = 50,
-          value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(allow_negative_numbers = true, short, long, env = "POLLMUX_BENCH_CONNECTIONS", default_value_t = 50,
+          value_parser = crate::cli::parse_positive_u32)]
     pub connections: u32,
 
     /// Bytes per message, 1 B to 16 MiB (e.g. 64, 1k, 64k, 1m).
-    #[arg(short, long, env = "POLLMUX_BENCH_SIZE", default_value = "1024", value_parser = parse_message_size)]
+    #[arg(allow_negative_numbers = true, short, long, env = "POLLMUX_BENCH_SIZE", default_value = "1024", value_parser = parse_message_size)]
     pub size: usize,
 
     /// Messages in flight per connection (1 = ping-pong; more pipelines).
-    #[arg(short, long, env = "POLLMUX_BENCH_DEPTH", default_value_t = 1,
+    #[arg(allow_negative_numbers = true, short, long, env = "POLLMUX_BENCH_DEPTH", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub depth: u32,
 
     /// Measure for this long after the warmup (seconds, or 500ms, 2m) [default: 10].
-    #[arg(short = 't', long, env = "POLLMUX_BENCH_DURATION", value_parser = parse_positive_duration)]
+    #[arg(allow_negative_numbers = true, short = 't', long, env = "POLLMUX_BENCH_DURATION", value_parser = parse_positive_duration)]
     pub duration: Option<Duration>,
 
     /// Instead of a duration: measure this many messages in all (shared out over the connections).
-    #[arg(short = 'n', long, env = "POLLMUX_BENCH_MESSAGES",
-          value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(allow_negative_numbers = true, short = 'n', long, env = "POLLMUX_BENCH_MESSAGES",
+          value_parser = crate::cli::parse_positive_u64)]
     pub messages: Option<u64>,
 
     /// Run the load this long before measuring (its echoes are verified, not counted).
-    #[arg(short, long, env = "POLLMUX_BENCH_WARMUP", default_value = "1", value_parser = parse_duration)]
+    #[arg(allow_negative_numbers = true, short, long, env = "POLLMUX_BENCH_WARMUP", default_value = "1", value_parser = parse_duration)]
     pub warmup: Duration,
 
     /// Bench threads, each with its own poller and an equal share of the connections.
-    #[arg(short = 'T', long, env = "POLLMUX_BENCH_THREADS", default_value_t = 1,
+    #[arg(allow_negative_numbers = true, short = 'T', long, env = "POLLMUX_BENCH_THREADS", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: u32,
 
     /// Give up on a connection whose connect takes longer than this.
-    #[arg(long, env = "POLLMUX_BENCH_CONNECT_TIMEOUT", default_value = "5", value_parser = parse_positive_duration)]
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_BENCH_CONNECT_TIMEOUT", default_value = "5", value_parser = parse_positive_duration)]
     pub connect_timeout: Duration,
 
     /// A connection that is owed an echo and receives nothing for this long
     /// has stalled: it is counted as a stall and closed (the others go on).
-    #[arg(long, visible_alias = "timeout", env = "POLLMUX_BENCH_STALL_TIMEOUT", default_value = "10",
+    #[arg(allow_negative_numbers = true, long, visible_alias = "timeout", env = "POLLMUX_BENCH_STALL_TIMEOUT", default_value = "10",
           value_parser = parse_positive_duration)]
     pub stall_timeout: Duration,
 
     /// Open loop: send this many messages per second in all, on a fixed schedule,
     /// whatever the echoes do; latency counts from each message's scheduled time.
     /// (--depth does not apply.)
-    #[arg(short, long, env = "POLLMUX_BENCH_RATE", value_parser = parse_rate)]
+    #[arg(allow_negative_numbers = true, short, long, env = "POLLMUX_BENCH_RATE", value_parser = parse_rate)]
     pub rate: Option<f64>,
 
     /// Each connection shuts down its write side once its last byte is sent and
@@ -133,7 +133,7 @@ pub struct BenchArgs {
 
     /// With --udp: the fraction of datagrams that may be lost (0.01 = 1 %)
     /// before the run fails. Corruption always fails it.
-    #[arg(long, env = "POLLMUX_BENCH_MAX_LOSS", default_value_t = 0.0,
+    #[arg(allow_negative_numbers = true, long, env = "POLLMUX_BENCH_MAX_LOSS", default_value_t = 0.0,
           value_parser = parse_fraction)]
     pub max_loss: f64,
 }
