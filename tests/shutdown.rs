@@ -553,3 +553,81 @@ fn a_second_interrupt_exits_even_with_stderr_stuck() {
     }
     assert_eq!(status.and_then(|s| s.code()), Some(130), "{status:?}");
 }
+
+/// Bytes that reached the server but were still in its kernel buffer at
+/// the signal (here held back by `--slow-read`) are echoed before the FIN:
+/// the last read at shutdown takes them in. Without it the client got the
+/// first kilobyte or so back and then EOF.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_echoes_what_was_still_unread() {
+    const SENT: usize = 48 << 10;
+    let mut server = Server::start(&["--slow-read", "1k", "--shutdown-timeout", "20"]);
+    let server_addr = server.addr();
+    let mut client = connect(server_addr);
+    let mut data = vec![0u8; SENT];
+    ByteStream::new(77).fill(&mut data);
+    client.write_all(&data).expect("send");
+    // Echo waiting at the client says the server is reading (slowly); the
+    // client's empty send queue says the rest sits at the server, unread.
+    let me = client.local_addr().expect("client addr");
+    let deadline = Instant::now() + util::PATIENCE;
+    while !matches!(
+        util::proc::tcp_table(false).queues(me, server_addr),
+        Some((0, rx)) if rx > 0
+    ) {
+        assert!(Instant::now() < deadline, "no echo yet, or bytes not sent");
+        thread::sleep(Duration::from_millis(10));
+    }
+    server.signal("TERM");
+    let received = read_prefix_to_eof(&mut client, 77, SENT as u64);
+    assert_eq!(received, SENT as u64, "every byte sent before the signal");
+    let status = server.wait_exit(util::PATIENCE).expect("server exits");
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+}
+
+/// Clients whose handshake completed but who were not yet accepted when the
+/// signal came are all taken in, however many batches that takes (it took
+/// one batch of 256: with 600 waiting the rest were reset), and each gets
+/// the byte it had sent back before the FIN. The server is stopped
+/// (SIGSTOP) while they connect, so all of them wait in the backlog.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_serves_every_client_still_in_the_backlog() {
+    const CLIENTS: usize = 600;
+    util::raise_fd_limit();
+    let mut server = Server::start(&["--shutdown-timeout", "20"]);
+    server.signal("STOP");
+    let mut clients: Vec<TcpStream> = (0..CLIENTS)
+        .map(|i| {
+            let mut stream = connect(server.addr());
+            stream.write_all(&[i as u8]).expect("send one byte");
+            stream
+        })
+        .collect();
+    server.signal("TERM");
+    server.signal("CONT");
+    let mut failures = Vec::new();
+    for (i, stream) in clients.iter_mut().enumerate() {
+        let mut got = Vec::new();
+        if let Err(e) = stream.read_to_end(&mut got) {
+            failures.push(format!("client {i}: {e} after {} bytes", got.len()));
+        } else if got != [i as u8] {
+            failures.push(format!("client {i}: got {got:?} then EOF"));
+        }
+    }
+    drop(clients);
+    assert!(
+        failures.is_empty(),
+        "{} of {CLIENTS} clients not served: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let status = server.wait_exit(util::PATIENCE).expect("server exits");
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains(&format!("{CLIENTS} connections served")),
+        "summary: {stderr}"
+    );
+}

@@ -901,29 +901,46 @@ impl Server {
 
     /// Stop accepting; every client gets what it is owed, then FIN.
     fn begin_shutdown(&mut self, now: Instant) {
+        // Take in every client whose handshake already completed, so it gets
+        // an orderly close rather than a reset when the listener goes. The
+        // backlog bounds the batches; a connect storm cannot keep this going.
+        let batches = self.config.backlog.unsigned_abs() as usize / readable::ACCEPT_BATCH + 1;
+        for index in 0..self.listeners.len() {
+            for _ in 0..batches {
+                if !readable::accept(self, index, now) {
+                    break;
+                }
+            }
+        }
         log::info!(
             "shutting down: flushing {} for up to {:.1} s",
             count(self.conns.len() as u64, "connection"),
             self.config.shutdown_timeout.as_secs_f64()
         );
-        // Take in clients whose handshake already completed, so they get an
-        // orderly close rather than a reset when the listener goes. Dropping
-        // a listener deletes it from the poller and closes it; later clients
-        // are refused.
-        for index in 0..self.listeners.len() {
-            readable::accept(self, index, now);
-        }
+        // Dropping a listener deletes it from the poller and closes it;
+        // later clients are refused.
         self.listeners.clear();
         self.udp.close(&mut self.stats.udp);
+        for slot in self.conns.keys() {
+            let Some(conn) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            if let Some(shaper) = conn.shaper.as_deref_mut() {
+                shaper.unshape();
+            }
+            // Bytes that reached the server before the signal are owed too,
+            // even those still in the kernel's buffer: one last read (up to
+            // --max-pending, as always), as if the socket had been readable.
+            if conn.phase == Phase::Echo && self.config.service.echoes() {
+                self.dispatch(Event::readable(self.key_base + slot), now);
+            }
+        }
         self.draining = true;
         self.drain_deadline = now.checked_add(self.config.shutdown_timeout);
         for slot in self.conns.keys() {
             if let Some(conn) = self.conns.get_mut(slot) {
                 if matches!(conn.phase, Phase::Echo | Phase::Stalled { .. }) {
                     conn.phase = Phase::Flush;
-                }
-                if let Some(shaper) = conn.shaper.as_deref_mut() {
-                    shaper.unshape();
                 }
             }
             self.settle(slot, now);

@@ -17,17 +17,18 @@ use crate::sys;
 
 /// Connections taken from one listener per event, so a connect storm cannot
 /// hold up clients that are already being served.
-const ACCEPT_BATCH: usize = 256;
+pub const ACCEPT_BATCH: usize = 256;
 
 /// How long accepting pauses after the descriptor table filled up.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Accept from listener `index` until its backlog is empty, the batch is
 /// done, the connection cap is reached or the system runs out of descriptors.
-pub fn accept(server: &mut Server, index: usize, now: Instant) {
+/// True only when the batch ran out: more clients may be waiting.
+pub fn accept(server: &mut Server, index: usize, now: Instant) -> bool {
     for _ in 0..ACCEPT_BATCH {
         if !server.may_accept() {
-            return;
+            return false;
         }
         let listener = &server.listeners[index];
         match listener.source.socket().accept() {
@@ -44,16 +45,17 @@ pub fn accept(server: &mut Server, index: usize, now: Instant) {
                     server.adopt(socket, addr, now);
                 }
             }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
             Err(err) if sys::is_transient_accept_error(&err) => {
                 log::debug!("accept on {}: {err} (skipped)", listener.addr);
             }
             Err(err) => {
                 pause(server, index, &err, now);
-                return;
+                return false;
             }
         }
     }
+    true
 }
 
 /// Accept failed in a way that retrying at once would repeat (EMFILE and
