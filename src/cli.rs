@@ -470,7 +470,7 @@ pub struct ClientArgs {
     #[arg(allow_negative_numbers = true, short, long, env = "POLLMUX_COUNT", value_parser = parse_positive_u64)]
     pub count: Option<u64>,
 
-    /// Give up when connecting or waiting for an echo takes longer than this.
+    /// Give up when connecting, or receiving a whole echo, takes longer than this.
     #[arg(allow_negative_numbers = true, short, long, env = "POLLMUX_TIMEOUT", default_value = "5", value_parser = parse_positive_duration)]
     pub timeout: Duration,
 

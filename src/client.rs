@@ -9,7 +9,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cli::{ClientArgs, MAX_DATAGRAM};
 
@@ -70,9 +70,20 @@ pub fn run(args: &ClientArgs, stop: &Stop) -> Result<(), Box<dyn std::error::Err
     }
 }
 
+/// Read the whole echo within `timeout` from now: the deadline is for the
+/// echo, not for each read, so a server that trickles a byte at a time
+/// cannot stretch it.
 fn read_echo(stream: &mut TcpStream, echo: &mut [u8], timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
     let mut got = 0;
     while got < echo.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(too_late(timeout, got, echo.len()));
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
         match stream.read(&mut echo[got..]) {
             Ok(0) => {
                 return Err(format!(
@@ -82,21 +93,15 @@ fn read_echo(stream: &mut TcpStream, echo: &mut [u8], timeout: Duration) -> Resu
             }
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(format!(
-                    "no complete echo within {timeout:?} ({got} of {} bytes)",
-                    echo.len()
-                ))
-            }
+            Err(e) if is_timeout(&e) => return Err(too_late(timeout, got, echo.len())),
             Err(e) => return Err(format!("reading the echo failed: {e}")),
         }
     }
     Ok(())
+}
+
+fn too_late(timeout: Duration, got: usize, len: usize) -> String {
+    format!("no complete echo within {timeout:?} ({got} of {len} bytes)")
 }
 
 /// Fail if the server sent bytes nobody asked for (an echo server must not),

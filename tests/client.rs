@@ -134,6 +134,33 @@ fn client_gives_up_after_its_timeout() {
     eprintln!("client gave up after {took:?}: {}", out.stderr.trim());
 }
 
+/// `--timeout` bounds the whole echo, not each read: a server that trickles
+/// the echo a byte every 300 ms (2.4 s for 8 bytes) fails a 1 s timeout.
+/// It passed, since every single read came within the second.
+#[test]
+fn client_timeout_bounds_the_whole_echo() {
+    let port = fake_server(|mut stream| {
+        let mut buf = [0u8; 8];
+        if stream.read_exact(&mut buf).is_ok() {
+            for byte in buf {
+                thread::sleep(Duration::from_millis(300));
+                if stream.write_all(&[byte]).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let args = [
+        "client", "--port", &port, "-c", "1", "-t", "1", "-m", "abcdefgh",
+    ];
+    let out = run_pollmux(&args);
+    assert_eq!(out.code(), 1, "{out}");
+    out.assert_one_error_line();
+    // About 3 of the 8 bytes are in by then; a slow machine may see fewer.
+    assert!(out.stderr.contains("no complete echo within 1s ("), "{out}");
+    assert!(out.stderr.contains(" of 8 bytes)"), "{out}");
+}
+
 #[test]
 fn client_reports_a_connection_closed_before_the_echo() {
     let port = fake_server(|mut stream| {
