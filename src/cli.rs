@@ -268,6 +268,12 @@ impl ServeArgs {
             Some(Overridden::Second) => self.udp = false,
             None => {}
         }
+        let had_slice = self.slice.is_some();
+        let had_faults = self.faults().is_active();
+        // (--udp-only on the command line counts as switching them off.)
+        let cli_udp_only =
+            given.source("udp_only", self.udp_only) == Some(ValueSource::CommandLine);
+        let had_picks = self.picks() || (cli_udp_only && self.tcp_faults());
         let chargen = self.mode == ServiceMode::Chargen;
         let why = "chargen over UDP is a reflection amplifier, so it is served on TCP only";
         match given.conflict_because(("mode", chargen), ("udp_only", self.udp_only), why)? {
@@ -312,15 +318,29 @@ impl ServeArgs {
                 Acts::Both => {}
             }
         }
+        // An option a variable set for the variables' faults goes with them
+        // when the command line switched them off
+        // (`POLLMUX_DELAY=1 POLLMUX_SEED=4 pollmux serve --mode discard`).
+        let went =
+            |id: &str, had: bool| had && given.source(id, true) == Some(ValueSource::EnvVariable);
         given.require(
             "slice_delay",
             true,
-            self.slice.is_some(),
+            self.slice.is_some() || went("slice_delay", had_slice),
             "'--slice <SLICE>'",
         )?;
-        let faults = self.faults();
-        given.require("seed", true, faults.is_active(), FAULT_FLAGS)?;
-        given.require("fault_ratio", true, faults.is_active(), TCP_FAULT_FLAGS)?;
+        let active = self.faults().is_active();
+        given.require(
+            "seed",
+            true,
+            active || went("seed", had_faults),
+            FAULT_FLAGS,
+        )?;
+        if !self.picks() && went("fault_ratio", had_picks) {
+            self.fault_ratio = 1.0;
+        }
+        let ratio_went = went("fault_ratio", had_faults);
+        given.require("fault_ratio", true, active || ratio_went, TCP_FAULT_FLAGS)?;
         // UDP faults judge every datagram; only TCP connections are picked.
         let what = if self.udp_only {
             format!(
@@ -332,11 +352,18 @@ impl ServeArgs {
              on its own"
                 .to_owned()
         };
-        let picks = !self.udp_only
-            && Fault::ALL
-                .into_iter()
-                .any(|f| f.acts_on() != Acts::Udp && self.has(f));
-        given.require("fault_ratio", self.fault_ratio < 1.0, picks, &what)
+        given.require("fault_ratio", self.fault_ratio < 1.0, self.picks(), &what)
+    }
+
+    /// Whether a fault is on that `--fault-ratio` can pick connections for.
+    fn picks(&self) -> bool {
+        !self.udp_only && self.tcp_faults()
+    }
+
+    fn tcp_faults(&self) -> bool {
+        Fault::ALL
+            .into_iter()
+            .any(|f| f.acts_on() != Acts::Udp && self.has(f))
     }
 
     fn has(&self, fault: Fault) -> bool {

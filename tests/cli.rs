@@ -708,6 +708,54 @@ fn serve_combinations_let_the_command_line_win_too() {
     }
 }
 
+/// What a variable sets for the variables' faults (`--seed`,
+/// `--fault-ratio`, `--slice-delay`) goes with them when the command line
+/// switches them off: the server starts without faults. It refused to
+/// start with "'--fault-ratio' (from POLLMUX_FAULT_RATIO) requires a fault".
+#[test]
+fn options_for_overridden_faults_go_with_them() {
+    for (env, args) in [
+        (
+            &[("POLLMUX_DELAY", "1"), ("POLLMUX_FAULT_RATIO", "0.5")][..],
+            &["--mode", "discard"][..],
+        ),
+        (
+            &[("POLLMUX_DELAY", "1"), ("POLLMUX_SEED", "4")],
+            &["--mode", "discard"],
+        ),
+        (
+            &[("POLLMUX_SLICE", "1"), ("POLLMUX_SLICE_DELAY", "1")],
+            &["--mode", "chargen"],
+        ),
+        (
+            &[("POLLMUX_CLOSE_AFTER", "5"), ("POLLMUX_FAULT_RATIO", "0.5")],
+            &["--udp-only"],
+        ),
+    ] {
+        let server = serve_with_env(env, args);
+        assert!(
+            server.wait_for_stderr(" server: ", util::PATIENCE),
+            "{env:?} {args:?}: {}",
+            server.stderr()
+        );
+        assert!(
+            !server.stderr().contains("injecting faults"),
+            "{env:?} {args:?}: {}",
+            server.stderr()
+        );
+    }
+    // A variable's fault the command line keeps still takes its ratio.
+    let kept = serve_with_env(
+        &[("POLLMUX_CLOSE_AFTER", "5"), ("POLLMUX_FAULT_RATIO", "0.5")],
+        &["--udp"],
+    );
+    assert!(
+        kept.wait_for_stderr("on 50% of connections", util::PATIENCE),
+        "{}",
+        kept.stderr()
+    );
+}
+
 /// Names of choices are taken in any case, like the switches' yes/no.
 #[test]
 fn choices_ignore_case() {
