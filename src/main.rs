@@ -3,7 +3,8 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::CommandFactory;
@@ -109,7 +110,7 @@ fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Serve(args) => serve(&Config::from(&args)),
         Command::Client(args) => client(&args),
-        Command::Bench(args) => pollmux::bench::run(&args),
+        Command::Bench(args) => bench(&args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pollmux", &mut script);
@@ -191,6 +192,15 @@ fn client(args: &pollmux::cli::ClientArgs) -> Result<ExitCode> {
     })?;
     pollmux::client::run(args, &pollmux::client::Stop(stop))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first signal ends the measured phase at once and the report covers
+/// what was measured until then; a second one leaves without a report.
+fn bench(args: &pollmux::bench::BenchArgs) -> Result<ExitCode> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    on_interrupt(move || flag.store(true, Ordering::SeqCst))?;
+    pollmux::bench::run(args, interrupted)
 }
 
 fn serve(config: &Config) -> Result<ExitCode> {

@@ -194,6 +194,7 @@ const SCHEMA: &[(&str, &str)] = &[
     ("half_close", "bool"),
     ("warmup_s", "number"),
     ("duration_s", "number"),
+    ("interrupted", "bool"),
     ("messages", "int"),
     ("bytes", "int"),
     ("msgs_per_s", "number"),
@@ -871,4 +872,40 @@ fn a_server_pid_that_names_no_process_is_an_error() {
     out.assert_one_error_line();
     assert!(out.stderr.contains("no such process"), "{out}");
     assert!(out.stdout.is_empty(), "no report\n{out}");
+}
+
+/// Ctrl-C (SIGINT) ends the measured phase at once and the report covers
+/// what was measured until then: exit 0, `interrupted` set, the echoes
+/// counted. It exited 130 with no report. Unix only: the test sends a
+/// signal.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_bench_reports_what_it_measured() {
+    let server = Server::start(&["--stats-interval", "20ms"]);
+    let port = server.addr().port().to_string();
+    let mut cmd = pollmux();
+    cmd.args([
+        "bench", "-p", &port, "-c", "2", "-t", "60", "-w", "0", "--json",
+    ]);
+    let mut bench = Server::launch(cmd);
+    // Echoes are flowing once the server's counters show bytes.
+    let flowing = server.wait_for_stderr_line(PATIENCE, |line| {
+        line.split_whitespace()
+            .any(|w| w.strip_prefix("bytes_in=").is_some_and(|n| n != "0"))
+    });
+    assert!(flowing, "{}", server.stderr());
+    let asked = Instant::now();
+    bench.signal("INT");
+    let status = bench.wait_exit(PATIENCE).expect("bench exits");
+    assert!(asked.elapsed() < Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", bench.stderr());
+    let json: serde_json::Value =
+        serde_json::from_str(bench.stdout().trim()).expect("one JSON report");
+    assert_eq!(json["interrupted"], true, "{json}");
+    assert_eq!(json["ok"], true, "{json}");
+    assert!(json["messages"].as_u64().is_some_and(|n| n > 0), "{json}");
+    assert!(
+        json["duration_s"].as_f64().is_some_and(|d| d < 30.0),
+        "{json}"
+    );
 }

@@ -24,6 +24,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::ops::Range;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -272,6 +273,8 @@ pub struct Plan {
     /// `--udp`, and the loss it tolerates.
     pub udp: bool,
     pub max_loss: f64,
+    /// Set by Ctrl-C: end the measured phase now, as its deadline would.
+    pub interrupted: Arc<AtomicBool>,
 }
 
 /// The connections one thread drives: ids of its active and idle ones.
@@ -316,7 +319,7 @@ impl Plan {
     }
 }
 
-fn plan(args: &BenchArgs) -> Result<Plan, Box<dyn Error>> {
+fn plan(args: &BenchArgs, interrupted: Arc<AtomicBool>) -> Result<Plan, Box<dyn Error>> {
     // The command line refuses this first, as a usage error (`problem`).
     if args.threads > args.connections {
         return Err(format!(
@@ -350,6 +353,7 @@ fn plan(args: &BenchArgs) -> Result<Plan, Box<dyn Error>> {
         poll_mode: args.poll_mode,
         udp: args.udp,
         max_loss: args.max_loss,
+        interrupted,
     })
 }
 
@@ -373,8 +377,10 @@ fn resolve(host: &str, port: u16, timeout: Duration) -> Result<SocketAddr, Strin
     }
 }
 
-pub fn run(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
-    let plan = Arc::new(plan(args)?);
+/// Run the bench and print its report. `interrupted` (Ctrl-C) ends the
+/// measured phase early; the report covers what was measured until then.
+pub fn run(args: &BenchArgs, interrupted: Arc<AtomicBool>) -> Result<ExitCode, Box<dyn Error>> {
+    let plan = Arc::new(plan(args, interrupted)?);
     let needed = (plan.connections + plan.idle) as u64 + 32;
     match crate::sys::raise_fd_limit() {
         Ok(Some(limit)) if limit < needed => log::warn!(
@@ -592,6 +598,7 @@ fn assemble(
             counts: udp_counts,
             max_loss: plan.max_loss,
         }),
+        interrupted: plan.interrupted.load(Ordering::SeqCst),
     }
 }
 
@@ -617,6 +624,7 @@ mod tests {
             poll_mode: BenchPollMode::Auto,
             udp: false,
             max_loss: 0.0,
+            interrupted: Arc::default(),
         }
     }
 

@@ -72,6 +72,8 @@ pub struct Report {
     pub server_rss_kib: Option<u64>,
     /// `--udp`: the datagram counters (the JSON's `udp` object).
     pub udp: Option<UdpSummary>,
+    /// Ctrl-C ended the measured phase before its planned end.
+    pub interrupted: bool,
 }
 
 impl Report {
@@ -137,9 +139,14 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "measured:              {:.2} s (after {:.2} s warmup)",
+            "measured:              {:.2} s (after {:.2} s warmup){}",
             self.elapsed.as_secs_f64(),
-            self.warmup.as_secs_f64()
+            self.warmup.as_secs_f64(),
+            if self.interrupted {
+                ", cut short by an interrupt"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(
             s,
@@ -267,6 +274,7 @@ impl Report {
             ("half_close", self.half_close.to_string()),
             ("warmup_s", float(self.warmup.as_secs_f64())),
             ("duration_s", float(self.elapsed.as_secs_f64())),
+            ("interrupted", self.interrupted.to_string()),
             ("messages", self.messages.to_string()),
             ("bytes", self.bytes.to_string()),
             ("msgs_per_s", float(self.msgs_per_s())),

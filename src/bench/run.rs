@@ -290,8 +290,15 @@ fn run_load<L: Load>(
             cpu_start = procfs::thread_cpu();
         }
         if measure_end.is_none() {
-            if let Some(deadline) = run.deadline.filter(|&d| now >= d) {
-                measure_end = Some((deadline, cpu_since(cpu_start)));
+            // Ctrl-C ends the measured phase as its deadline would (the
+            // tick wakes the loop often enough to notice).
+            let end = if run.plan.interrupted.load(Ordering::SeqCst) {
+                Some(now)
+            } else {
+                run.deadline.filter(|&d| now >= d)
+            };
+            if let Some(end) = end {
+                measure_end = Some((end, cpu_since(cpu_start)));
                 let _ = notes.send(Note::MeasureDone(run.index));
                 load.stop_starting();
             } else if run.schedule.is_some() {
