@@ -439,14 +439,7 @@ impl Server {
             // One clock read per batch: good enough for idle timing.
             let now = Instant::now();
             for event in events.iter() {
-                let mark = self
-                    .config
-                    .trace_events
-                    .then(|| trace::Mark::new(self, &event));
-                self.dispatch(event, now);
-                if let Some(mark) = mark {
-                    mark.report(self);
-                }
+                self.handle(event, now);
             }
             self.conns.end_batch();
             self.fire_timers(now);
@@ -454,6 +447,18 @@ impl Server {
             self.sync_listeners();
         }
         Ok(self.finish())
+    }
+
+    /// One readiness event: dispatched, and traced with --trace-events.
+    fn handle(&mut self, event: Event, now: Instant) {
+        let mark = self
+            .config
+            .trace_events
+            .then(|| trace::Mark::new(self, &event));
+        self.dispatch(event, now);
+        if let Some(mark) = mark {
+            mark.report(self);
+        }
     }
 
     fn dispatch(&mut self, event: Event, now: Instant) {
@@ -932,7 +937,7 @@ impl Server {
             // even those still in the kernel's buffer: one last read (up to
             // --max-pending, as always), as if the socket had been readable.
             if conn.phase == Phase::Echo && self.config.service.echoes() {
-                self.dispatch(Event::readable(self.key_base + slot), now);
+                self.handle(Event::readable(self.key_base + slot), now);
             }
         }
         self.draining = true;
