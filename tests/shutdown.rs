@@ -631,3 +631,67 @@ fn sigterm_serves_every_client_still_in_the_backlog() {
         "summary: {stderr}"
     );
 }
+
+/// The last read at shutdown is bounded by `--max-pending`, not by one
+/// event's read budget (256 KiB): with a large receive buffer full at the
+/// signal, every byte in it comes back. It stopped at 256 or 512 KiB.
+/// The buffer is grown first by streaming through a reading client; the
+/// server is then stopped (SIGSTOP) while the client fills it.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_echoes_a_full_receive_buffer_up_to_max_pending() {
+    const WARM: usize = 16 << 20;
+    const MORE: usize = 4 << 20;
+    let mut server = Server::start(&["--max-pending", "8m", "--shutdown-timeout", "20"]);
+    let server_addr = server.addr();
+    let client = connect(server_addr);
+    let mut data = vec![0u8; WARM + MORE];
+    ByteStream::new(91).fill(&mut data);
+    let mut reader = client.try_clone().expect("clone");
+    let echo = thread::spawn(move || read_prefix_to_eof(&mut reader, 91, (WARM + MORE) as u64));
+    let mut writer = client;
+    writer.write_all(&data[..WARM]).expect("warm-up stream");
+    let me = writer.local_addr().expect("client addr");
+    // Everything sent so far is echoed back once the server's queues and
+    // ours are empty; then stop the server and fill its receive buffer.
+    let deadline = Instant::now() + util::PATIENCE;
+    while !matches!(
+        util::proc::tcp_table(false).queues(server_addr, me),
+        Some((0, 0))
+    ) {
+        assert!(Instant::now() < deadline, "the warm-up never drained");
+        thread::sleep(Duration::from_millis(10));
+    }
+    server.signal("STOP");
+    // Loopback hands bytes over at once: a send that waits 200 ms in vain
+    // means the server's buffer (and ours) are full. (Not nonblocking: the
+    // reader shares the socket.)
+    writer
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .expect("write timeout");
+    let mut sent = WARM;
+    while sent < data.len() {
+        match writer.write(&data[sent..]) {
+            Ok(n) => sent += n,
+            Err(e) if util::is_timeout(&e) => break,
+            Err(e) => panic!("send: {e}"),
+        }
+    }
+    let (_, unread) = util::proc::tcp_table(false)
+        .queues(server_addr, me)
+        .expect("the server's socket");
+    eprintln!("{unread} bytes sat unread at the server at the signal");
+    assert!(
+        unread > 600 << 10,
+        "the receive buffer did not grow past two read budgets ({unread} B)"
+    );
+    server.signal("TERM");
+    server.signal("CONT");
+    let echoed = echo.join().expect("reader");
+    assert!(
+        echoed >= (WARM as u64) + unread,
+        "echoed {echoed}: the {WARM} B warm-up and the {unread} B unread at the signal are owed"
+    );
+    let status = server.wait_exit(util::PATIENCE).expect("server exits");
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+}

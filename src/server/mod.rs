@@ -933,11 +933,8 @@ impl Server {
             if let Some(shaper) = conn.shaper.as_deref_mut() {
                 shaper.unshape();
             }
-            // Bytes that reached the server before the signal are owed too,
-            // even those still in the kernel's buffer: one last read (up to
-            // --max-pending, as always), as if the socket had been readable.
             if conn.phase == Phase::Echo && self.config.service.echoes() {
-                self.handle(Event::readable(self.key_base + slot), now);
+                self.read_before_flush(slot, now);
             }
         }
         self.draining = true;
@@ -951,6 +948,28 @@ impl Server {
             self.settle(slot, now);
         }
         self.conns.end_batch();
+    }
+
+    /// Bytes that reached the server before the signal are owed too, even
+    /// those still in the kernel's buffer: read them as readiness events
+    /// would, up to --max-pending more (a client that keeps sending cannot
+    /// hold shutdown here), until the buffer is empty.
+    fn read_before_flush(&mut self, slot: usize, now: Instant) {
+        let Some(start) = self.conns.get(slot).map(|c| c.bytes_in) else {
+            return;
+        };
+        let limit = start.saturating_add(self.config.max_pending as u64);
+        let mut last = start;
+        loop {
+            self.handle(Event::readable(self.key_base + slot), now);
+            let Some(conn) = self.conns.get(slot) else {
+                return;
+            };
+            if conn.phase != Phase::Echo || conn.bytes_in == last || conn.bytes_in >= limit {
+                return;
+            }
+            last = conn.bytes_in;
+        }
     }
 
     fn finish(&mut self) -> Summary {
