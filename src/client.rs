@@ -124,10 +124,11 @@ fn check_nothing_extra(stream: &mut TcpStream, grace: Duration) -> Result<(), St
             "server sent {n} more bytes than were echoed: \"{}\"",
             extra[..n].escape_ascii()
         )),
+        // Nothing more came (a signal cut the look short: that too).
         Err(e)
             if matches!(
                 e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
             ) =>
         {
             Ok(())
@@ -177,7 +178,7 @@ fn run_udp(args: &ClientArgs, stop: &Stop) -> Result<(), Box<dyn std::error::Err
             .send(message)
             .map_err(|e| udp_error(server, "sending to", e))?;
         sent += 1;
-        match socket.recv(&mut echo) {
+        match recv_within(&socket, &mut echo, args.timeout) {
             Ok(n) if &echo[..n] == message => {
                 let mut out = stdout.lock();
                 writeln!(out, "{}", args.message)?;
@@ -212,6 +213,23 @@ fn run_udp(args: &ClientArgs, stop: &Stop) -> Result<(), Box<dyn std::error::Err
     Ok(())
 }
 
+/// Receive one datagram within `timeout` from now. A signal (Ctrl-C asks
+/// to stop after this echo) interrupts the wait but does not end it.
+fn recv_within(socket: &UdpSocket, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        socket.set_read_timeout(Some(left))?;
+        match socket.recv(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
+    }
+}
+
 /// Report datagrams that arrive when no echo is awaited (a late echo or a
 /// duplicate: UDP allows both, so they are shown, not failed), waiting up
 /// to `grace` for the first.
@@ -234,6 +252,7 @@ fn report_strays(
                 buf[..n].escape_ascii()
             ),
             Err(e) if is_timeout(&e) => break Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => break Err(udp_error(server, "waiting for an echo from", e)),
         }
         wait = Duration::from_millis(1);

@@ -346,6 +346,20 @@ fn client_interrupted_ends_as_count_would() {
         assert_eq!(client.stdout(), "test\n", "{udp:?}");
     }
 
+    // Over UDP too: the first interrupt lets the datagram's echo, held
+    // back 1 s, arrive (it died of EINTR: 'Interrupted system call').
+    let held = Server::start(&["--udp", "--delay", "1s", "--stats-interval", "20ms"]);
+    let port = held.addr().port().to_string();
+    let mut cmd = util::pollmux();
+    cmd.args(["client", "--udp", "--port", &port, "--timeout", "30"]);
+    let mut client = Server::launch(cmd);
+    let waiting = held.wait_for_stderr_line(util::PATIENCE, |l| l.contains(" udp_in=1 "));
+    assert!(waiting, "{}", held.stderr());
+    client.signal("INT");
+    let status = client.wait_exit(util::PATIENCE).expect("client exits");
+    assert_eq!(status.code(), Some(0), "{}", client.stderr());
+    assert_eq!(client.stdout(), "test\n");
+
     // Its echo held back for a minute: the first interrupt waits for it,
     // the second does not.
     let slow = Server::start(&["--delay", "60s", "--stats-interval", "20ms"]);
