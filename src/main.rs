@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -150,14 +149,14 @@ fn write_stdout(bytes: &[u8]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The second interrupt: exit 130 now. Say why on stderr, but never wait
-/// long for it: stderr may be a full pipe nobody reads, and the loop may be
-/// stuck writing to it (holding its lock), which is why the user pressed
-/// Ctrl-C twice.
-fn leave_at_once() -> ! {
+/// A second interrupt (or the bench's first, before its load): exit 130
+/// now. Say why on stderr, but never wait long for it: stderr may be a full
+/// pipe nobody reads, and the loop may be stuck writing to it (holding its
+/// lock), which is why the user pressed Ctrl-C twice.
+fn leave_at_once(why: &'static str) -> ! {
     let (said, heard) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        eprintln!("pollmux: second interrupt, exiting without draining");
+        eprintln!("pollmux: {why}");
         let _ = said.send(());
     });
     let _ = heard.recv_timeout(Duration::from_millis(200));
@@ -176,7 +175,7 @@ fn on_interrupt(ask_to_stop: impl Fn() + Send + 'static) -> Result<()> {
         if first.set(now).is_ok() {
             ask_to_stop();
         } else if first.get().is_some_and(|&at| now - at >= ECHO_WINDOW) {
-            leave_at_once();
+            leave_at_once("second interrupt, exiting without draining");
         }
     })
     .map_err(|e| format!("cannot install the signal handler: {e}").into())
@@ -197,9 +196,13 @@ fn client(args: &pollmux::cli::ClientArgs) -> Result<ExitCode> {
 /// The first signal ends the measured phase at once and the report covers
 /// what was measured until then; a second one leaves without a report.
 fn bench(args: &pollmux::bench::BenchArgs) -> Result<ExitCode> {
-    let interrupted = Arc::new(AtomicBool::new(false));
+    let interrupted = Arc::new(pollmux::bench::Interrupt::default());
     let flag = Arc::clone(&interrupted);
-    on_interrupt(move || flag.store(true, Ordering::SeqCst))?;
+    on_interrupt(move || {
+        if !flag.ask() {
+            leave_at_once("interrupted before the load began");
+        }
+    })?;
     pollmux::bench::run(args, interrupted)
 }
 

@@ -909,3 +909,69 @@ fn an_interrupted_bench_reports_what_it_measured() {
         "{json}"
     );
 }
+
+/// After Ctrl-C, echoes still owed get a short grace, not the whole
+/// `--stall-timeout`: against a server that went silent the report comes
+/// within seconds (it came after the 60 s stall timeout).
+#[cfg(unix)]
+#[test]
+fn an_interrupted_bench_does_not_wait_out_the_stall_timeout() {
+    let server = Server::start(&["--stall-after", "1k", "--stats-interval", "20ms"]);
+    let port = server.addr().port().to_string();
+    let mut cmd = pollmux();
+    cmd.args(["bench", "-p", &port, "-c", "2", "-t", "120", "-w", "0"])
+        .args(["--stall-timeout", "60", "--json"]);
+    let mut bench = Server::launch(cmd);
+    // Both connections are stalled once the server has swallowed 2 KiB.
+    let stalled = server.wait_for_stderr_line(PATIENCE, |line| {
+        line.split_whitespace().any(|w| {
+            w.strip_prefix("bytes_out=")
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n >= 2048)
+        })
+    });
+    assert!(stalled, "{}", server.stderr());
+    let asked = Instant::now();
+    bench.signal("INT");
+    let status = bench.wait_exit(PATIENCE).expect("bench exits");
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(10), "report after {took:?}");
+    assert_eq!(status.code(), Some(0), "{}", bench.stderr());
+    let json: serde_json::Value =
+        serde_json::from_str(bench.stdout().trim()).expect("one JSON report");
+    assert_eq!(json["interrupted"], true, "{json}");
+}
+
+/// Ctrl-C before the load began (here: waiting for the first UDP echo from
+/// a server that never answers) leaves at once with 130 and says why; there
+/// is nothing to report. It waited out --connect-timeout and exited 1.
+#[cfg(unix)]
+#[test]
+fn a_bench_interrupted_before_its_load_exits_130() {
+    let server = Server::start(&[
+        "--udp-only",
+        "--mode",
+        "discard",
+        "--stats-interval",
+        "20ms",
+    ]);
+    let port = server.udp_addr().port().to_string();
+    let mut cmd = pollmux();
+    cmd.args(["bench", "--udp", "-p", &port, "--connect-timeout", "60"]);
+    let mut bench = Server::launch(cmd);
+    let probing = server.wait_for_stderr_line(PATIENCE, |l| l.contains(" udp_in=1 "));
+    assert!(probing, "{}", server.stderr());
+    let asked = Instant::now();
+    bench.signal("INT");
+    let status = bench.wait_exit(PATIENCE).expect("bench exits");
+    assert!(asked.elapsed() < Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130), "{}", bench.stderr());
+    assert!(
+        bench
+            .stderr()
+            .contains("pollmux: interrupted before the load began"),
+        "{}",
+        bench.stderr()
+    );
+    assert!(bench.stdout().is_empty(), "{}", bench.stdout());
+}

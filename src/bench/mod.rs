@@ -273,8 +273,8 @@ pub struct Plan {
     /// `--udp`, and the loss it tolerates.
     pub udp: bool,
     pub max_loss: f64,
-    /// Set by Ctrl-C: end the measured phase now, as its deadline would.
-    pub interrupted: Arc<AtomicBool>,
+    /// Ctrl-C: ends the measured phase now, as its deadline would.
+    pub interrupted: Arc<Interrupt>,
 }
 
 /// The connections one thread drives: ids of its active and idle ones.
@@ -319,7 +319,7 @@ impl Plan {
     }
 }
 
-fn plan(args: &BenchArgs, interrupted: Arc<AtomicBool>) -> Result<Plan, Box<dyn Error>> {
+fn plan(args: &BenchArgs, interrupted: Arc<Interrupt>) -> Result<Plan, Box<dyn Error>> {
     // The command line refuses this first, as a usage error (`problem`).
     if args.threads > args.connections {
         return Err(format!(
@@ -377,9 +377,33 @@ fn resolve(host: &str, port: u16, timeout: Duration) -> Result<SocketAddr, Strin
     }
 }
 
+/// Ctrl-C for the bench. Before the load begins there is nothing to
+/// report, so the caller leaves at once; during the load it ends the
+/// measured phase, and echoes still owed get `GRACE` to come back.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    asked: AtomicBool,
+    loading: AtomicBool,
+}
+
+impl Interrupt {
+    /// How long echoes owed at the interrupt may still take.
+    pub const GRACE: Duration = Duration::from_secs(1);
+
+    /// Ask the load to stop; false if it has not begun.
+    pub fn ask(&self) -> bool {
+        self.asked.store(true, Ordering::SeqCst);
+        self.loading.load(Ordering::SeqCst)
+    }
+
+    pub fn asked(&self) -> bool {
+        self.asked.load(Ordering::SeqCst)
+    }
+}
+
 /// Run the bench and print its report. `interrupted` (Ctrl-C) ends the
 /// measured phase early; the report covers what was measured until then.
-pub fn run(args: &BenchArgs, interrupted: Arc<AtomicBool>) -> Result<ExitCode, Box<dyn Error>> {
+pub fn run(args: &BenchArgs, interrupted: Arc<Interrupt>) -> Result<ExitCode, Box<dyn Error>> {
     let plan = Arc::new(plan(args, interrupted)?);
     let needed = (plan.connections + plan.idle) as u64 + 32;
     match crate::sys::raise_fd_limit() {
@@ -461,6 +485,7 @@ fn drive(plan: &Arc<Plan>, server_pid: Option<u32>) -> Result<Report, Box<dyn Er
 
     // Load: go, sample the server at the end of the warmup and of the
     // measured phase.
+    plan.interrupted.loading.store(true, Ordering::SeqCst);
     for go in &gos {
         let _ = go.send(());
     }
@@ -598,7 +623,7 @@ fn assemble(
             counts: udp_counts,
             max_loss: plan.max_loss,
         }),
-        interrupted: plan.interrupted.load(Ordering::SeqCst),
+        interrupted: plan.interrupted.asked(),
     }
 }
 

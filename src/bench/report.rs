@@ -137,17 +137,23 @@ impl Report {
             self.mode(),
             if self.half_close { ", half-close" } else { "" }
         );
-        let _ = writeln!(
-            s,
-            "measured:              {:.2} s (after {:.2} s warmup){}",
-            self.elapsed.as_secs_f64(),
-            self.warmup.as_secs_f64(),
-            if self.interrupted {
-                ", cut short by an interrupt"
-            } else {
-                ""
-            }
-        );
+        let warmup = self.warmup.as_secs_f64();
+        let _ = match (self.interrupted, self.elapsed.is_zero() && !self.warmup.is_zero()) {
+            (true, true) => writeln!(
+                s,
+                "measured:              nothing: interrupted during the {warmup:.2} s warmup"
+            ),
+            (true, false) => writeln!(
+                s,
+                "measured:              {:.2} s (after {warmup:.2} s warmup), cut short by an interrupt",
+                self.elapsed.as_secs_f64()
+            ),
+            (false, _) => writeln!(
+                s,
+                "measured:              {:.2} s (after {warmup:.2} s warmup)",
+                self.elapsed.as_secs_f64()
+            ),
+        };
         let _ = writeln!(
             s,
             "messages:              {} ({:.1} msg/s)",

@@ -19,7 +19,7 @@ use super::fault::{Class, Failure};
 use super::procfs;
 use super::progress::Live;
 use super::udp::UdpCounts;
-use super::Plan;
+use super::{Interrupt, Plan};
 
 /// How often the tick work runs (timeouts, losses, publishing counters).
 pub(super) const TICK_NS: u64 = 100_000_000;
@@ -267,9 +267,12 @@ fn run_load<L: Load>(
 
     let mut events = Events::new();
     let mut next_tick = load.run().now() + load.run().tick;
-    while load.loaded() {
+    // After Ctrl-C, echoes still owed get a grace to come back, not the
+    // whole --stall-timeout: the user asked for the report now.
+    let mut give_up: Option<u64> = None;
+    while load.loaded() && give_up.is_none_or(|at| load.run().now() < at) {
         let run = load.run();
-        let mut wake = u64::MAX;
+        let mut wake = give_up.unwrap_or(u64::MAX);
         if !warmed {
             wake = wake.min(run.warmup_end);
         }
@@ -292,7 +295,8 @@ fn run_load<L: Load>(
         if measure_end.is_none() {
             // Ctrl-C ends the measured phase as its deadline would (the
             // tick wakes the loop often enough to notice).
-            let end = if run.plan.interrupted.load(Ordering::SeqCst) {
+            let end = if run.plan.interrupted.asked() {
+                give_up = Some(now + Interrupt::GRACE.as_nanos() as u64);
                 Some(now)
             } else {
                 run.deadline.filter(|&d| now >= d)
