@@ -270,10 +270,10 @@ impl ServeArgs {
         }
         let had_slice = self.slice.is_some();
         let had_faults = self.faults().is_active();
-        // (--udp-only on the command line counts as switching them off.)
+        // (--udp-only on the command line leaves a ratio nothing to pick.)
         let cli_udp_only =
             given.source("udp_only", self.udp_only) == Some(ValueSource::CommandLine);
-        let had_picks = self.picks() || (cli_udp_only && self.tcp_faults());
+        let had_picks = self.picks() || cli_udp_only;
         let chargen = self.mode == ServiceMode::Chargen;
         let why = "chargen over UDP is a reflection amplifier, so it is served on TCP only";
         match given.conflict_because(("mode", chargen), ("udp_only", self.udp_only), why)? {
@@ -357,13 +357,10 @@ impl ServeArgs {
 
     /// Whether a fault is on that `--fault-ratio` can pick connections for.
     fn picks(&self) -> bool {
-        !self.udp_only && self.tcp_faults()
-    }
-
-    fn tcp_faults(&self) -> bool {
-        Fault::ALL
-            .into_iter()
-            .any(|f| f.acts_on() != Acts::Udp && self.has(f))
+        !self.udp_only
+            && Fault::ALL
+                .into_iter()
+                .any(|f| f.acts_on() != Acts::Udp && self.has(f))
     }
 
     fn has(&self, fault: Fault) -> bool {

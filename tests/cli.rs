@@ -744,6 +744,20 @@ fn options_for_overridden_faults_go_with_them() {
             server.stderr()
         );
     }
+    // --udp-only on the command line drops a variable's ratio, which only
+    // picks TCP connections, and keeps the variable's UDP fault.
+    let udp = serve_with_env(
+        &[("POLLMUX_DUPLICATE", "0.2"), ("POLLMUX_FAULT_RATIO", "0.5")],
+        &["--udp-only"],
+    );
+    assert!(
+        udp.wait_for_stderr(
+            "injecting faults: udp replies: duplicate 20",
+            util::PATIENCE
+        ),
+        "{}",
+        udp.stderr()
+    );
     // A variable's fault the command line keeps still takes its ratio.
     let kept = serve_with_env(
         &[("POLLMUX_CLOSE_AFTER", "5"), ("POLLMUX_FAULT_RATIO", "0.5")],
