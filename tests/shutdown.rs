@@ -238,6 +238,28 @@ fn shutdown_timeout_cuts_off_a_client_that_never_reads() {
         stderr.contains("1 cut off"),
         "summary should count the cut-off client"
     );
+    // Every byte received is accounted for: echoed, or owed to the client
+    // that was cut off.
+    let figure = |before: &str| -> u64 {
+        let at = stderr
+            .find(before)
+            .unwrap_or_else(|| panic!("no '{before}': {stderr}"));
+        let digits: String = stderr[..at]
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits
+            .chars()
+            .rev()
+            .collect::<String>()
+            .parse()
+            .expect("a number")
+    };
+    let (echoed, received) = (figure(" bytes echoed"), figure(" received)"));
+    let owed = figure(" bytes owed)");
+    assert!(owed > 0, "{stderr}");
+    assert_eq!(echoed + owed, received, "{stderr}");
 }
 
 /// A second SIGINT ends the server at once, even while a drain is waiting

@@ -173,8 +173,10 @@ fn count(n: u64, noun: &str) -> String {
 pub struct Summary {
     pub stats: Stats,
     pub uptime: Duration,
-    /// Connections still open at the shutdown deadline (closed unflushed).
+    /// Connections still open at the shutdown deadline (closed unflushed),
+    /// and the bytes received that they were still owed.
     pub cut_off: usize,
+    pub owed: u64,
     pub service: ServiceMode,
 }
 
@@ -216,7 +218,11 @@ impl fmt::Display for Summary {
             )?;
         }
         if self.cut_off > 0 {
-            write!(f, ", {} cut off at the shutdown deadline", self.cut_off)?;
+            write!(
+                f,
+                ", {} cut off at the shutdown deadline ({} bytes owed)",
+                self.cut_off, self.owed
+            )?;
         }
         let u = &s.udp;
         if u.received > 0 || u.dropped() > 0 {
@@ -975,11 +981,13 @@ impl Server {
     fn finish(&mut self) -> Summary {
         // Clients still owed bytes at the deadline; the rest had all of
         // theirs and were only slow to close.
-        let cut_off = self
+        let (cut_off, owed) = self
             .conns
             .values()
             .filter(|c| !c.pending.is_empty() || c.phase == Phase::Flush)
-            .count();
+            .fold((0, 0), |(n, bytes), c| {
+                (n + 1, bytes + c.pending.len() as u64)
+            });
         for slot in self.conns.keys() {
             exceptional::close(self, slot, Reason::Shutdown);
         }
@@ -989,6 +997,7 @@ impl Server {
             stats: self.stats.clone(),
             uptime: self.started.elapsed(),
             cut_off,
+            owed,
             service: self.config.service,
         }
     }
