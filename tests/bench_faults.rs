@@ -216,10 +216,24 @@ fn reset_after_is_a_reset_at_that_offset() {
         &[BREAKING_LOAD, &["--stall-timeout", "5"]].concat(),
     );
     assert_all_ended_at_after(&json, &out);
-    assert_eq!(json["resets"], CONNECTIONS, "{out}");
-    assert_eq!(json["early_eofs"], 0, "{out}");
-    let first = json["first_reset"].as_str().unwrap_or_default();
-    assert!(first.contains("connection reset"), "{out}");
+    let count = |key: &str| json[key].as_u64().unwrap_or_default();
+    // wine (the Windows leg) closes some SO_LINGER 0 sockets with FIN, not
+    // RST: there the bench sees an early EOF at the same offset instead.
+    let wine_eofs = if cfg!(windows) {
+        count("early_eofs")
+    } else {
+        0
+    };
+    assert_eq!(count("resets") + wine_eofs, CONNECTIONS, "{out}");
+    assert_eq!(count("early_eofs"), wine_eofs, "{out}");
+    let first = match json["first_reset"].as_str() {
+        Some(first) => {
+            assert!(first.contains("connection reset"), "{out}");
+            first
+        }
+        None if wine_eofs > 0 => json["first_early_eof"].as_str().unwrap_or_default(),
+        None => panic!("no first_reset\n{out}"),
+    };
     // Bytes in flight when the RST came may be lost, never more than sent.
     let offset = offset_in(first, &out);
     assert!((AFTER - 1000..=AFTER).contains(&offset), "{out}");
