@@ -301,7 +301,14 @@ fn a_fault_ratio_breaks_some_connections_and_the_rest_finish() {
     assert_eq!(out.code(), 1, "{out}");
     let ended = json["ended_early"].as_u64().unwrap_or(0);
     assert!((1..20).contains(&ended), "{out}");
-    assert_eq!(json["resets"], ended, "{out}");
+    let count = |key: &str| json[key].as_u64().unwrap_or_default();
+    // wine may close an SO_LINGER 0 socket with FIN: an early EOF there.
+    let wine_eofs = if cfg!(windows) {
+        count("early_eofs")
+    } else {
+        0
+    };
+    assert_eq!(count("resets") + wine_eofs, ended, "{out}");
     // Broken ones got 10 messages through, the others all their 20.
     assert_eq!(json["messages_before_fault"], ended * 10, "{out}");
     assert_eq!(json["messages"], ended * 10 + (20 - ended) * 20, "{out}");
