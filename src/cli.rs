@@ -20,8 +20,10 @@ pub use crate::server::{ServiceMode, StatsFormat};
 #[derive(Debug, Parser)]
 #[command(name = "pollmux", version = crate::VERSION, propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 success, 1 runtime failure (bench: any verification failure), \
-                  2 usage error, 130 a second Ctrl-C while the server drains."
+    after_help = "Exit codes: 0 success; 1 runtime failure (client: no or a wrong echo; bench: \
+                  any fault, or an interrupt before anything was measured); 2 usage error; \
+                  130 a second Ctrl-C or SIGTERM (a first one before the client connected or \
+                  the bench's load began)."
 )]
 pub struct Cli {
     /// More log output (-v debug, -vv trace). Overrides RUST_LOG.
@@ -483,7 +485,7 @@ pub struct ClientArgs {
     pub port: u16,
 
     /// The message to send (UTF-8 text, sent as is; not empty).
-    #[arg(short, long, env = "POLLMUX_MESSAGE", default_value = "test", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    #[arg(short, long, env = "POLLMUX_MESSAGE", default_value = "test", value_parser = parse_message)]
     pub message: String,
 
     /// Pause between messages (seconds, or 500ms).
@@ -719,6 +721,14 @@ pub fn parse_buffer_size(text: &str) -> Result<usize, String> {
 pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// A duration that must not be zero (a timeout of 0 would fail at once).
+/// The client's message: any text but the empty one (nothing to echo).
+fn parse_message(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("the message must not be empty: an echo of nothing proves nothing".into());
+    }
+    Ok(text.to_owned())
+}
+
 pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     let d = parse_duration(text)?;
     if d.is_zero() {

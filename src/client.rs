@@ -8,19 +8,26 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cli::{ClientArgs, MAX_DATAGRAM};
 
-/// Ctrl-C (or SIGTERM) for the client: a message on this channel ends the
-/// run after the echo in progress, as `--count` would, like `ping`.
-pub struct Stop(pub Receiver<()>);
+/// Ctrl-C (or SIGTERM) for the client: a message on `asked` ends the run
+/// after the echo in progress, as `--count` would, like `ping`. Until
+/// `connected` is set there is nothing to finish, and the signal handler
+/// leaves at once.
+pub struct Stop {
+    pub asked: Receiver<()>,
+    pub connected: Arc<AtomicBool>,
+}
 
 impl Stop {
     /// Pause for `interval`; true if a stop was asked for meanwhile.
     fn asked_within(&self, interval: Duration) -> bool {
-        match self.0.recv_timeout(interval) {
+        match self.asked.recv_timeout(interval) {
             Ok(()) => true,
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => false,
         }
@@ -32,6 +39,7 @@ pub fn run(args: &ClientArgs, stop: &Stop) -> Result<(), Box<dyn std::error::Err
         return run_udp(args, stop);
     }
     let mut stream = connect(&args.host, args.port, args.timeout)?;
+    stop.connected.store(true, Ordering::SeqCst);
     stream.set_read_timeout(Some(args.timeout))?;
     stream.set_write_timeout(Some(args.timeout))?;
     stream.set_nodelay(true)?;
@@ -163,6 +171,7 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String
 /// echo; count what is lost or wrong instead of stopping at the first.
 fn run_udp(args: &ClientArgs, stop: &Stop) -> Result<(), Box<dyn std::error::Error>> {
     let socket = udp_socket(&args.host, args.port)?;
+    stop.connected.store(true, Ordering::SeqCst);
     let server = socket.peer_addr()?;
     socket.set_read_timeout(Some(args.timeout))?;
     let message = args.message.as_bytes();

@@ -183,13 +183,22 @@ fn on_interrupt(ask_to_stop: impl Fn() + Send + 'static) -> Result<()> {
 
 /// The first signal ends the client after the echo in progress, as
 /// `--count` would (exit 0 unless something failed); a second one, while an
-/// echo is still awaited, leaves at once.
+/// echo is still awaited, leaves at once, and so does a first one before
+/// the client has connected (there is nothing to finish).
 fn client(args: &pollmux::cli::ClientArgs) -> Result<ExitCode> {
-    let (ask, stop) = std::sync::mpsc::sync_channel(1);
+    let (ask, asked) = std::sync::mpsc::sync_channel(1);
+    let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = pollmux::client::Stop {
+        asked,
+        connected: Arc::clone(&connected),
+    };
     on_interrupt(move || {
+        if !connected.load(std::sync::atomic::Ordering::SeqCst) {
+            leave_at_once("interrupted before connecting");
+        }
         let _ = ask.try_send(());
     })?;
-    pollmux::client::run(args, &pollmux::client::Stop(stop))?;
+    pollmux::client::run(args, &stop)?;
     Ok(ExitCode::SUCCESS)
 }
 

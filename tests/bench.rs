@@ -975,3 +975,29 @@ fn a_bench_interrupted_before_its_load_exits_130() {
     );
     assert!(bench.stdout().is_empty(), "{}", bench.stdout());
 }
+
+/// A bench interrupted in its warmup measured nothing and proved nothing:
+/// it fails (exit 1) and says why, instead of reporting `ok`.
+#[cfg(unix)]
+#[test]
+fn a_bench_interrupted_in_its_warmup_fails() {
+    let server = Server::start(&["--stats-interval", "20ms"]);
+    let port = server.addr().port().to_string();
+    let mut cmd = pollmux();
+    cmd.args(["bench", "-p", &port, "-c", "2", "-t", "60", "-w", "60"]);
+    let mut bench = Server::launch(cmd);
+    let flowing = server.wait_for_stderr_line(PATIENCE, |line| {
+        line.split_whitespace()
+            .any(|w| w.strip_prefix("bytes_in=").is_some_and(|n| n != "0"))
+    });
+    assert!(flowing, "{}", server.stderr());
+    bench.signal("INT");
+    let status = bench.wait_exit(PATIENCE).expect("bench exits");
+    assert_eq!(status.code(), Some(1), "{}", bench.stderr());
+    let report = bench.stdout();
+    assert!(
+        report.contains("interrupted during the 60.00 s warmup")
+            && report.contains("FAILED (interrupted before any echo was measured)"),
+        "{report}"
+    );
+}

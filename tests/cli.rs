@@ -128,6 +128,7 @@ fn usage_errors_exit_2_with_one_line() {
         (&["serve", "--backlog", "0"], "--backlog"),
         (&["serve", "--poll-mode", "sideways"], "sideways"),
         (&["client", "--count", "many"], "many"),
+        (&["client", "-m", ""], "the message must not be empty"),
         (&["frobnicate"], "frobnicate"),
     ] {
         let out = run_pollmux(args);

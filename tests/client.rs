@@ -380,3 +380,64 @@ fn client_interrupted_ends_as_count_would() {
     let status = client.wait_exit(util::PATIENCE).expect("client exits");
     assert_eq!(status.code(), Some(130), "{}", client.stderr());
 }
+
+/// Ctrl-C while the client is still connecting (to a listener whose backlog
+/// is full, so the handshake never completes) exits 130 at once and says
+/// why: there is no echo to finish. It waited out --timeout and exited 1.
+#[cfg(target_os = "linux")]
+#[test]
+fn client_interrupted_while_connecting_exits_130() {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    listener.bind(&addr.into()).expect("bind");
+    listener.listen(0).expect("listen");
+    let addr = listener
+        .local_addr()
+        .expect("local addr")
+        .as_socket()
+        .expect("inet");
+    // Fill the accept queue (room for one with backlog 0): later SYNs are
+    // dropped and their connects hang.
+    let fillers: Vec<_> = (0..3)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()
+        })
+        .collect();
+    assert!(!fillers.is_empty());
+    let port = addr.port().to_string();
+    let mut cmd = util::pollmux();
+    cmd.args(["client", "--port", &port, "--timeout", "60"]);
+    let mut client = Server::launch(cmd);
+    // The client's SYN waits in SYN_SENT (state 02) towards the listener.
+    let remote = format!("0100007F:{:04X}", addr.port());
+    let deadline = Instant::now() + util::PATIENCE;
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let syn_sent = table.lines().any(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            cols.len() > 3 && cols[2] == remote && cols[3] == "02"
+        });
+        if syn_sent {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the client never tried to connect"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    let asked = Instant::now();
+    client.signal("INT");
+    let status = client.wait_exit(util::PATIENCE).expect("client exits");
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    assert_eq!(status.code(), Some(130), "{}", client.stderr());
+    assert!(
+        client
+            .stderr()
+            .contains("pollmux: interrupted before connecting"),
+        "{}",
+        client.stderr()
+    );
+    drop(fillers);
+}

@@ -77,8 +77,11 @@ pub struct Report {
 }
 
 impl Report {
+    /// No fault, every idle connection verified, the loss within bounds,
+    /// and something measured (an interrupt may leave nothing).
     pub fn ok(&self) -> bool {
         self.counts.faults() == 0
+            && !(self.interrupted && self.messages == 0)
             && self.counts.idle_verified == self.idle as u64
             && self.udp.as_ref().is_none_or(UdpSummary::loss_ok)
     }
@@ -258,7 +261,12 @@ impl Report {
         let _ = writeln!(
             s,
             "result:                {}",
-            if self.ok() { "ok" } else { "FAILED" }
+            match (self.ok(), self.counts.faults() == 0 && self.interrupted) {
+                (true, _) => "ok",
+                (false, true) if self.messages == 0 =>
+                    "FAILED (interrupted before any echo was measured)",
+                (false, _) => "FAILED",
+            }
         );
         s
     }
