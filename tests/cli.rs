@@ -316,15 +316,18 @@ fn generated_output_into_a_closed_pipe_does_not_panic() {
 #[test]
 fn serve_with_a_closed_stdout_says_what_it_could_not_write() {
     use std::process::Stdio;
+    // The read end is closed before the server starts. (Closing it after
+    // the spawn raced: a child that another test forked meanwhile held a
+    // copy of it until its exec, and the server's write went through.)
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
     let mut child = util::pollmux()
         .args(["serve", "--port", "0", "--host", "127.0.0.1"])
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(writer)
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn pollmux");
-    // The listening lines come after binding, long after this close.
-    drop(child.stdout.take());
     let deadline = std::time::Instant::now() + util::PATIENCE;
     while child.try_wait().expect("try_wait").is_none() {
         if std::time::Instant::now() >= deadline {
