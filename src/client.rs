@@ -85,14 +85,11 @@ fn read_echo(stream: &mut TcpStream, echo: &mut [u8], timeout: Duration) -> Resu
     let deadline = Instant::now() + timeout;
     let mut got = 0;
     while got < echo.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(too_late(timeout, got, echo.len()));
-        }
-        stream
-            .set_read_timeout(Some(left))
-            .map_err(|e| e.to_string())?;
-        match stream.read(&mut echo[got..]) {
+        let read = time_left(deadline).and_then(|left| {
+            stream.set_read_timeout(Some(left))?;
+            stream.read(&mut echo[got..])
+        });
+        match read {
             Ok(0) => {
                 return Err(format!(
                     "server closed the connection after {got} of {} echoed bytes",
@@ -101,15 +98,26 @@ fn read_echo(stream: &mut TcpStream, echo: &mut [u8], timeout: Duration) -> Resu
             }
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => return Err(too_late(timeout, got, echo.len())),
+            Err(e) if is_timeout(&e) => {
+                return Err(format!(
+                    "no complete echo within {timeout:?} ({got} of {} bytes)",
+                    echo.len()
+                ))
+            }
             Err(e) => return Err(format!("reading the echo failed: {e}")),
         }
     }
     Ok(())
 }
 
-fn too_late(timeout: Duration, got: usize, len: usize) -> String {
-    format!("no complete echo within {timeout:?} ({got} of {len} bytes)")
+/// Time left until `deadline`; a timeout error once it has passed (a read
+/// timeout cannot be zero).
+fn time_left(deadline: Instant) -> io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    Ok(left)
 }
 
 /// Fail if the server sent bytes nobody asked for (an echo server must not),
@@ -173,7 +181,6 @@ fn run_udp(args: &ClientArgs, stop: &Stop) -> Result<(), Box<dyn std::error::Err
     let socket = udp_socket(&args.host, args.port)?;
     stop.connected.store(true, Ordering::SeqCst);
     let server = socket.peer_addr()?;
-    socket.set_read_timeout(Some(args.timeout))?;
     let message = args.message.as_bytes();
     // One byte more than any datagram: a longer echo shows as longer.
     let mut echo = vec![0u8; MAX_DATAGRAM + 1];
@@ -227,11 +234,7 @@ fn run_udp(args: &ClientArgs, stop: &Stop) -> Result<(), Box<dyn std::error::Err
 fn recv_within(socket: &UdpSocket, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
     let deadline = Instant::now() + timeout;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        socket.set_read_timeout(Some(left))?;
+        socket.set_read_timeout(Some(time_left(deadline)?))?;
         match socket.recv(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             result => return result,

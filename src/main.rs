@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -187,13 +188,13 @@ fn on_interrupt(ask_to_stop: impl Fn() + Send + 'static) -> Result<()> {
 /// the client has connected (there is nothing to finish).
 fn client(args: &pollmux::cli::ClientArgs) -> Result<ExitCode> {
     let (ask, asked) = std::sync::mpsc::sync_channel(1);
-    let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let connected = Arc::new(AtomicBool::new(false));
     let stop = pollmux::client::Stop {
         asked,
         connected: Arc::clone(&connected),
     };
     on_interrupt(move || {
-        if !connected.load(std::sync::atomic::Ordering::SeqCst) {
+        if !connected.load(Ordering::SeqCst) {
             leave_at_once("interrupted before connecting");
         }
         let _ = ask.try_send(());

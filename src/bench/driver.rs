@@ -34,7 +34,7 @@ use super::fault::{Class, Failure, Fault};
 use super::progress::Live;
 use super::run::{self, Load, Run, MAX_BEHIND, TICK_NS};
 use super::udp::UdpCounts;
-use super::{BenchPollMode, Interrupt, Plan, Share};
+use super::{BenchPollMode, Plan, Share};
 
 /// Bytes of the echo checked on each idle connection before and after the run.
 pub const PROBE: u64 = 16;
@@ -764,12 +764,7 @@ impl Worker {
         let mut events = Events::new();
         let mut next_tick = self.run.now() + TICK_NS;
         // After Ctrl-C the report is wanted now: a grace, not --stall-timeout.
-        let give_up = self
-            .run
-            .plan
-            .interrupted
-            .asked()
-            .then(|| now + Interrupt::GRACE.as_nanos() as u64);
+        let give_up = self.run.plan.interrupted.grace_end(now);
         while self.idle_left > 0 && give_up.is_none_or(|at| self.run.now() < at) {
             run::turn(
                 self,

@@ -399,6 +399,12 @@ impl Interrupt {
     pub fn asked(&self) -> bool {
         self.asked.load(Ordering::SeqCst)
     }
+
+    /// If a stop was asked for: when waiting for owed echoes ends, on the
+    /// bench's nanosecond clock, for a wait that starts at `now`.
+    pub fn grace_end(&self, now: u64) -> Option<u64> {
+        self.asked().then(|| now + Self::GRACE.as_nanos() as u64)
+    }
 }
 
 /// Run the bench and print its report. `interrupted` (Ctrl-C) ends the

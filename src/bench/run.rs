@@ -19,7 +19,7 @@ use super::fault::{Class, Failure};
 use super::procfs;
 use super::progress::Live;
 use super::udp::UdpCounts;
-use super::{Interrupt, Plan};
+use super::Plan;
 
 /// How often the tick work runs (timeouts, losses, publishing counters).
 pub(super) const TICK_NS: u64 = 100_000_000;
@@ -295,11 +295,10 @@ fn run_load<L: Load>(
         if measure_end.is_none() {
             // Ctrl-C ends the measured phase as its deadline would (the
             // tick wakes the loop often enough to notice).
-            let end = if run.plan.interrupted.asked() {
-                give_up = Some(now + Interrupt::GRACE.as_nanos() as u64);
-                Some(now)
-            } else {
-                run.deadline.filter(|&d| now >= d)
+            give_up = run.plan.interrupted.grace_end(now);
+            let end = match give_up {
+                Some(_) => Some(now),
+                None => run.deadline.filter(|&d| now >= d),
             };
             if let Some(end) = end {
                 measure_end = Some((end, cpu_since(cpu_start)));
